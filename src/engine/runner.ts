@@ -1,0 +1,300 @@
+// Runs one job's child process: spawn, stream its output to a sink, enforce
+// timeout/cancel, and make sure nothing of its process group outlives it.
+// Knows nothing about databases, GraphQL or HTTP.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { StringDecoder } from 'node:string_decoder';
+import type { Readable } from 'node:stream';
+
+export type Stream = 'stdout' | 'stderr';
+export interface OutputChunk { stream: Stream; data: string }
+export interface RunSpec {
+  argv: string[];
+  cwd: string;
+  env: Record<string, string>;
+  timeoutSeconds?: number | null;
+  maxLogBytes: number;
+  killGraceMs?: number;
+  flushIntervalMs?: number;
+}
+export interface OutputSink { write(chunks: OutputChunk[]): Promise<void> }
+export interface RunResult {
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  outcome: 'success' | 'failed' | 'canceled';
+  error: string | null;
+  stdoutBytes: number; stderrBytes: number;
+  stdoutTruncated: boolean; stderrTruncated: boolean;
+}
+export interface RunHandle {
+  readonly pid: number | undefined;
+  readonly done: Promise<RunResult>;
+  cancel(reason?: string): void;
+}
+
+const SAFE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+// Sizes of buffered text are measured in UTF-16 code units (string length).
+const CHUNK_MAX = 64 * 1024;
+const FLUSH_AT = 256 * 1024;
+const PAUSE_AT = 1024 * 1024;
+// Orphaned group members are reaped by init, which may take a while (some
+// inits reap on a timer); past this we stop waiting for zombies.
+const GROUP_GONE_MAX_MS = 10_000;
+// A process that escaped the group (setsid) may still hold our pipes open.
+const PIPE_LINGER_MS = 2_000;
+
+/** Minimal environment: the server's own variables (secrets!) never reach a job. */
+export function childEnv(jobEnv: Record<string, string>): Record<string, string> {
+  return { PATH: SAFE_PATH, HOME: process.env.HOME || '/', LANG: 'C.UTF-8', ...jobEnv };
+}
+
+/**
+ * Signals every process in the group. Returns false when the group no longer
+ * exists (ESRCH), true otherwise (EPERM means it exists but is not ours to signal).
+ */
+export function killProcessGroup(pgid: number, signal: NodeJS.Signals): boolean {
+  // kill(0) would hit our own group and kill(-1) every process we may signal.
+  if (!Number.isInteger(pgid) || pgid <= 1) throw new RangeError(`refusing to signal process group ${pgid}`);
+  try {
+    process.kill(-pgid, signal);
+    return true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ESRCH') return false;
+    if (code === 'EPERM') return true;
+    throw err;
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Emits whatever text fits under the per-stream byte cap, drops the rest. */
+class CappedDecoder {
+  private decoder = new StringDecoder('utf8');
+  bytes = 0;
+  truncated = false;
+  private ended = false;
+  constructor(private readonly max: number) {}
+
+  write(buf: Buffer): string {
+    if (this.truncated || this.ended) return '';
+    const room = this.max - this.bytes;
+    if (buf.length <= room) {
+      this.bytes += buf.length;
+      return this.decoder.write(buf);
+    }
+    this.truncated = true;
+    this.bytes += room;
+    // Cut the raw bytes exactly at the cap; a character cut in half becomes U+FFFD.
+    return this.decoder.write(buf.subarray(0, room)) + this.end();
+  }
+
+  end(): string {
+    if (this.ended) return '';
+    this.ended = true;
+    return this.decoder.end();
+  }
+}
+
+export function startRun(spec: RunSpec, sink: OutputSink): RunHandle {
+  const killGraceMs = spec.killGraceMs ?? 5000;
+  const flushIntervalMs = spec.flushIntervalMs ?? 50;
+  const decoders: Record<Stream, CappedDecoder> = {
+    stdout: new CappedDecoder(spec.maxLogBytes),
+    stderr: new CappedDecoder(spec.maxLogBytes),
+  };
+
+  let resolveDone!: (r: RunResult) => void;
+  const done = new Promise<RunResult>((r) => (resolveDone = r));
+
+  // ---- output batching -------------------------------------------------
+  let pending: OutputChunk[] = [];
+  let pendingSize = 0;
+  let writing: Promise<void> | null = null;
+  let flushTimer: NodeJS.Timeout | undefined;
+  let sinkFailed = false;
+  let paused = false;
+
+  function append(stream: Stream, text: string): void {
+    pendingSize += text.length;
+    while (text.length > 0) {
+      const last = pending.at(-1);
+      let room = last && last.stream === stream ? CHUNK_MAX - last.data.length : 0;
+      // Never split a surrogate pair: each chunk must be valid text on its own.
+      if (room > 0 && room < text.length && isHighSurrogate(text.charCodeAt(room - 1))) room--;
+      if (!last || room <= 0) {
+        pending.push({ stream, data: '' });
+        continue;
+      }
+      last.data += text.slice(0, room);
+      text = text.slice(room);
+    }
+  }
+
+  function scheduleFlush(): void {
+    if (writing || pending.length === 0) return;
+    if (pendingSize >= FLUSH_AT) flushNow();
+    else flushTimer ??= setTimeout(flushNow, flushIntervalMs);
+  }
+
+  function flushNow(): void {
+    clearTimeout(flushTimer);
+    flushTimer = undefined;
+    if (writing || pending.length === 0) return;
+    const batch = pending;
+    pending = [];
+    pendingSize = 0;
+    writing = Promise.resolve()
+      .then(() => sink.write(batch))
+      .catch((err: unknown) => {
+        // A broken sink must not take the run down with it; the batch is lost.
+        if (!sinkFailed) {
+          sinkFailed = true;
+          process.stderr.write(`runner: sink.write failed, dropping output: ${String(err)}\n`);
+        }
+      })
+      .then(() => {
+        writing = null;
+        setPaused(false);
+        scheduleFlush();
+      });
+  }
+
+  async function drainSink(): Promise<void> {
+    while (writing || pending.length > 0) {
+      if (writing) await writing;
+      else flushNow();
+    }
+  }
+
+  // ---- process ---------------------------------------------------------
+  let child: ChildProcess;
+  try {
+    child = spawn(spec.argv[0], spec.argv.slice(1), {
+      cwd: spec.cwd,
+      detached: true, // own process group, so the whole tree can be signalled at once
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: childEnv(spec.env),
+    });
+  } catch (err) {
+    // Invalid arguments (empty program, NUL in env, ...) throw synchronously.
+    resolveDone(result(null, null, 'failed', `spawn ${(err as NodeJS.ErrnoException).code ?? 'failed'}`));
+    return { pid: undefined, done, cancel() {} };
+  }
+
+  const pipes: Record<Stream, Readable> = { stdout: child.stdout!, stderr: child.stderr! };
+  const open = new Set<Stream>(['stdout', 'stderr']);
+  let exited: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+  let groupGone = false;
+  let finished = false;
+  let stopping: { outcome: 'failed' | 'canceled'; error: string } | null = null;
+  let timeoutTimer: NodeJS.Timeout | undefined;
+  let killTimer: NodeJS.Timeout | undefined;
+  let lingerTimer: NodeJS.Timeout | undefined;
+
+  function setPaused(on: boolean): void {
+    if (paused === on) return;
+    paused = on;
+    for (const s of open) {
+      // Past the cap data is discarded anyway, so keep draining that pipe.
+      if (on && !decoders[s].truncated) pipes[s].pause();
+      else if (!on) pipes[s].resume();
+    }
+  }
+
+  for (const s of ['stdout', 'stderr'] as const) {
+    pipes[s].on('data', (buf: Buffer) => {
+      const text = decoders[s].write(buf);
+      if (!text) return;
+      append(s, text);
+      scheduleFlush();
+      // Only reachable while a write is in flight (otherwise FLUSH_AT flushed already).
+      if (pendingSize >= PAUSE_AT) setPaused(true);
+    });
+    pipes[s].on('error', () => {}); // 'close' follows; nothing else to do
+    pipes[s].on('close', () => {
+      const tail = decoders[s].end();
+      if (tail) append(s, tail);
+      open.delete(s);
+      void maybeFinish();
+    });
+  }
+
+  child.on('error', (err: NodeJS.ErrnoException) => {
+    // With no pid this is a spawn failure (ENOENT, EACCES, bad cwd); we never
+    // signal through the ChildProcess, so no other 'error' is expected.
+    if (child.pid !== undefined || finished) return;
+    finished = true;
+    for (const p of Object.values(pipes)) p.destroy();
+    resolveDone(result(null, null, 'failed', `spawn ${err.code ?? err.message}`));
+  });
+
+  child.on('exit', (code, signal) => {
+    exited = { code, signal };
+    clearTimeout(timeoutTimer);
+    clearTimeout(killTimer);
+    void reapGroup(child.pid!);
+  });
+
+  async function reapGroup(pgid: number): Promise<void> {
+    // Leftover background children would keep our pipes open and outlive the job.
+    const deadline = Date.now() + GROUP_GONE_MAX_MS;
+    for (let delay = 5; killProcessGroup(pgid, 'SIGKILL') && Date.now() < deadline; delay = Math.min(delay * 2, 100)) {
+      await sleep(delay);
+    }
+    groupGone = true;
+    if (open.size > 0) lingerTimer = setTimeout(closeLingeringPipes, PIPE_LINGER_MS);
+    await maybeFinish();
+  }
+
+  function closeLingeringPipes(): void {
+    // While paused the pipe is held back by us, not by an escaped writer.
+    if (paused) lingerTimer = setTimeout(closeLingeringPipes, PIPE_LINGER_MS);
+    else for (const s of open) pipes[s].destroy();
+  }
+
+  async function maybeFinish(): Promise<void> {
+    if (finished || !exited || !groupGone || open.size > 0) return;
+    finished = true;
+    clearTimeout(lingerTimer);
+    await drainSink();
+    const { code, signal } = exited;
+    if (stopping) resolveDone(result(code, signal, stopping.outcome, stopping.error));
+    else if (signal) resolveDone(result(code, signal, 'failed', `killed by signal ${signal}`));
+    else resolveDone(result(code, signal, code === 0 ? 'success' : 'failed', null));
+  }
+
+  function stop(outcome: 'failed' | 'canceled', error: string): void {
+    if (stopping || exited || child.pid === undefined) return;
+    stopping = { outcome, error };
+    clearTimeout(timeoutTimer);
+    killProcessGroup(child.pid, 'SIGTERM');
+    killTimer = setTimeout(() => killProcessGroup(child.pid!, 'SIGKILL'), killGraceMs);
+  }
+
+  if (spec.timeoutSeconds && spec.timeoutSeconds > 0 && child.pid !== undefined) {
+    const n = spec.timeoutSeconds;
+    timeoutTimer = setTimeout(() => stop('failed', `timed out after ${n}s`), n * 1000);
+  }
+
+  function result(
+    exitCode: number | null, signal: NodeJS.Signals | null,
+    outcome: RunResult['outcome'], error: string | null,
+  ): RunResult {
+    return {
+      exitCode, signal, outcome, error,
+      stdoutBytes: decoders.stdout.bytes, stderrBytes: decoders.stderr.bytes,
+      stdoutTruncated: decoders.stdout.truncated, stderrTruncated: decoders.stderr.truncated,
+    };
+  }
+
+  return {
+    get pid() { return child.pid; },
+    done,
+    cancel(reason?: string) { stop('canceled', reason ?? 'canceled'); },
+  };
+}
+
+function isHighSurrogate(c: number): boolean {
+  return c >= 0xd800 && c <= 0xdbff;
+}

@@ -1,0 +1,19 @@
+import type { Logger } from '../logger.js';
+import type { Services } from '../services/index.js';
+import type { Viewer } from '../services/deps.js';
+import { NotAuthenticated } from '../errors.js';
+import type { Db } from '../db/client.js';
+
+/** Built per operation, for HTTP, WebSocket and REST alike (see server/contextFactory.ts). */
+export interface Context {
+  readonly services: Services;
+  readonly prisma: Db;
+  readonly viewer: Viewer | null;
+  readonly clientAddress: string;
+  readonly log: Logger;
+}
+
+export function requireViewer(ctx: Context): Viewer {
+  if (!ctx.viewer) throw new NotAuthenticated();
+  return ctx.viewer;
+}

@@ -1,0 +1,10 @@
+// Imports each domain's types, then builds. No server, no ports: codegen and
+// scripts import this to print schema.graphql.
+import { builder } from './builder.js';
+import './types/scalars.js';
+import './types/auth.js';
+import './types/user.js';
+import './types/limits.js';
+import './types/health.js';
+
+export const schema = builder.toSchema({ sortSchema: false });

@@ -1,0 +1,76 @@
+// OpenAPI 3.1 generated from the route table: the same zod schemas that
+// validate requests describe them, so the document cannot drift.
+import { z } from 'zod';
+import type { Route } from './route.js';
+import { ErrorRead } from './schemas.js';
+
+const json = (schema: z.ZodType) => z.toJSONSchema(schema, { target: 'draft-2020-12', unrepresentable: 'any', io: 'input' });
+const out = (schema: z.ZodType) => z.toJSONSchema(schema, { target: 'draft-2020-12', unrepresentable: 'any', io: 'output' });
+
+function strip(s: Record<string, unknown>) {
+  const { $schema: _ignored, ...rest } = s;
+  return rest;
+}
+
+const errorResponse = (description: string) => ({ description, content: { 'application/json': { schema: strip(out(ErrorRead)) } } });
+
+export function buildOpenApi(routes: Route[], prefix: string, version: string) {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const r of routes) {
+    const params = [...r.path.matchAll(/\{(\w+)\}/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }));
+    if (r.query) {
+      const q = strip(json(r.query)) as { properties?: Record<string, unknown>; required?: string[] };
+      for (const [name, schema] of Object.entries(q.properties ?? {})) {
+        params.push({ name, in: 'query', required: (q.required ?? []).includes(name), schema } as never);
+      }
+    }
+    const responses: Record<string, unknown> = {};
+    if (r.stream) {
+      responses[String(r.status)] = {
+        description: 'The output as it is produced; ends when the job is terminal',
+        content: { 'text/plain': { schema: { type: 'string' } }, 'text/event-stream': { schema: { type: 'string' } } },
+      };
+    } else {
+      responses[String(r.status)] = r.response
+        ? { description: 'Success', content: { 'application/json': { schema: strip(out(r.response.schema)) } } }
+        : { description: 'Success (no content)' };
+    }
+    if (r.auth) responses['401'] = errorResponse('Not authenticated');
+    if (r.admin) responses['403'] = errorResponse('Role not allowed');
+    if (params.some((p) => p.in === 'path')) responses['404'] = errorResponse('Not found, or not yours to see');
+    if (r.body || r.query) responses['422'] = errorResponse('Validation error');
+    if (r.body) responses['413'] = errorResponse('Request body too large');
+
+    const op: Record<string, unknown> = {
+      operationId: `${r.method.toLowerCase()}${r.path.replace(/\{(\w+)\}/g, 'By_$1').replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ? c.toUpperCase() : ''))}`,
+      summary: r.summary,
+      tags: [r.tag],
+      ...(r.description && { description: r.description }),
+      ...(params.length && { parameters: params }),
+      ...(r.body && {
+        requestBody: {
+          required: true,
+          content: { [r.body.form ? 'application/x-www-form-urlencoded' : 'application/json']: { schema: strip(json(r.body.schema)) } },
+        },
+      }),
+      responses,
+      ...(r.auth ? { security: [{ OAuth2PasswordBearer: [] }, { bearerAuth: [] }] } : { security: [] }),
+    };
+    (paths[prefix + r.path] ??= {})[r.method.toLowerCase()] = op;
+  }
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Job Runner API',
+      version,
+      description: 'REST compatibility layer: every route runs a GraphQL operation of /graphql.',
+    },
+    paths,
+    components: {
+      securitySchemes: {
+        OAuth2PasswordBearer: { type: 'oauth2', flows: { password: { tokenUrl: `${prefix}/auth/token`, scopes: {} } } },
+        bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+      },
+    },
+  };
+}

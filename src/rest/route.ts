@@ -1,0 +1,39 @@
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import type { z } from 'zod';
+
+export type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
+
+export interface RouteInput<B = any, Q = any> {
+  path: Record<string, string>;
+  query: Q;
+  body: B;
+}
+
+/**
+ * One REST route = one GraphQL operation: how the request becomes
+ * variables, which status success answers, and how data becomes the body.
+ * The router, the OpenAPI document and the auth tests all read this.
+ */
+export interface Route<TData = any, TVars = any, B = any, Q = any> {
+  method: Method;
+  /** Relative to API_PREFIX, OpenAPI style: /jobs/{id} */
+  path: string;
+  summary: string;
+  tag: string;
+  /** false only for the token and health routes. */
+  auth: boolean;
+  /** Admin-only routes (documented; enforced by the services). */
+  admin?: boolean;
+  document: TypedDocumentNode<TData, TVars>;
+  body?: { schema: z.ZodType<B>; form?: boolean };
+  query?: z.ZodType<Q>;
+  variables: (input: RouteInput<B, Q>) => TVars;
+  status: number;
+  response?: { schema: z.ZodType; map: (data: TData, input: RouteInput<B, Q>) => unknown };
+  headers?: (data: TData) => Record<string, string>;
+  description?: string;
+  /** Streams instead of answering JSON (documented, handled outside execute). */
+  stream?: true;
+}
+
+export const route = <TData, TVars, B = undefined, Q = undefined>(r: Route<TData, TVars, B, Q>): Route => r as Route;

@@ -1,0 +1,133 @@
+// Matches a request to the route table, validates path/query/body, runs the
+// route's pre-parsed, pre-validated GraphQL document through graphql-js
+// `execute` with the same context factory as /graphql, and maps the result.
+import { execute, validate, type DocumentNode, type GraphQLSchema, type GraphQLError } from 'graphql';
+import type { z } from 'zod';
+import { toIssues } from '../services/validation.js';
+import { toGraphQLError } from '../graphql/errors.js';
+import type { Context } from '../graphql/context.js';
+import type { Logger } from '../logger.js';
+import { notFound, restError, validationError, type RestError } from './errorMapping.js';
+import type { Method, Route, RouteInput } from './route.js';
+
+export interface RestRequest {
+  method: string;
+  /** Path below API_PREFIX, e.g. /jobs/123 */
+  path: string;
+  query: URLSearchParams;
+  contentType: string | undefined;
+  readBody(): Promise<Buffer>;
+  context(): Promise<Context>;
+}
+
+export interface RestResponse {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+interface Compiled {
+  route: Route;
+  pattern: RegExp;
+  params: string[];
+}
+
+function compile(route: Route): Compiled {
+  const params: string[] = [];
+  const source = route.path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{(\w+)\}/g, (_m, name: string) => {
+    params.push(name);
+    return '([^/]+)';
+  });
+  return { route, pattern: new RegExp(`^${source}$`), params };
+}
+
+function parseBody(raw: Buffer, route: Route, contentType: string | undefined): { ok: true; value: unknown } | { ok: false; error: RestError } {
+  if (route.body?.form) {
+    return { ok: true, value: Object.fromEntries(new URLSearchParams(raw.toString('utf8'))) };
+  }
+  const text = raw.toString('utf8');
+  if (text.trim() === '') {
+    return { ok: false, error: validationError([{ type: 'missing', loc: ['body'], msg: 'Field required', input: null }]) };
+  }
+  if (contentType && !/^application\/(.+\+)?json\b/i.test(contentType)) {
+    return { ok: false, error: validationError([{ type: 'model_attributes_type', loc: ['body'], msg: 'Input should be a valid dictionary or object to extract fields from', input: text.slice(0, 200) }]) };
+  }
+  try {
+    return { ok: true, value: JSON.parse(text) };
+  } catch (err) {
+    return { ok: false, error: validationError([{ type: 'json_invalid', loc: ['body', 0], msg: `JSON decode error: ${(err as Error).message}`, input: {} }]) };
+  }
+}
+
+function check<T>(schema: z.ZodType<T>, value: unknown, where: 'body' | 'query'): { ok: true; value: T } | { ok: false; error: RestError } {
+  const result = schema.safeParse(value);
+  if (result.success) return { ok: true, value: result.data };
+  return { ok: false, error: validationError(toIssues(result.error, value, [where])) };
+}
+
+export function createRouter(schema: GraphQLSchema, table: Route[], log: Logger) {
+  for (const r of table) {
+    const errors = validate(schema, r.document as DocumentNode);
+    if (errors.length) throw new Error(`REST route ${r.method} ${r.path}: its GraphQL document does not validate: ${errors[0]!.message}`);
+  }
+  const compiled = table.map(compile);
+
+  function match(method: string, path: string): { route: Route; params: Record<string, string> } | 'method' | null {
+    let pathMatched = false;
+    for (const c of compiled) {
+      const m = c.pattern.exec(path);
+      if (!m) continue;
+      pathMatched = true;
+      if (c.route.method !== (method as Method)) continue;
+      let params: Record<string, string>;
+      try {
+        params = Object.fromEntries(c.params.map((p, i) => [p, decodeURIComponent(m[i + 1]!)]));
+      } catch {
+        return null;
+      }
+      return { route: c.route, params };
+    }
+    return pathMatched ? 'method' : null;
+  }
+
+  async function handle(req: RestRequest): Promise<RestResponse> {
+    const found = match(req.method === 'HEAD' ? 'GET' : req.method, req.path);
+    if (found === null) return notFound();
+    if (found === 'method') return { status: 405, body: { detail: 'Method Not Allowed' } };
+    const { route, params } = found;
+
+    // Like FastAPI's security dependency: no valid session, no further look.
+    const ctx = await req.context();
+    if (route.auth && !ctx.viewer) return { status: 401, body: { detail: 'Not authenticated' }, headers: { 'WWW-Authenticate': 'Bearer' } };
+
+    const input: RouteInput = { path: params, query: undefined, body: undefined };
+    if (route.query) {
+      const q = check(route.query, Object.fromEntries(req.query), 'query');
+      if (!q.ok) return q.error;
+      input.query = q.value;
+    }
+    if (route.body) {
+      const parsed = parseBody(await req.readBody(), route, req.contentType);
+      if (!parsed.ok) return parsed.error;
+      const b = check(route.body.schema, parsed.value, 'body');
+      if (!b.ok) return b.error;
+      input.body = b.value;
+    }
+
+    const result = await execute({ schema, document: route.document as DocumentNode, variableValues: route.variables(input) as Record<string, unknown>, contextValue: ctx });
+    if (result.errors?.length) {
+      const first = toGraphQLError(result.errors[0] as GraphQLError, log);
+      return restError(first);
+    }
+    const data = result.data as unknown;
+    return {
+      status: route.status,
+      body: route.response ? route.response.map(data, input) : undefined,
+      headers: route.headers?.(data),
+    };
+  }
+
+  return { handle, match };
+}
+
+export type Router = ReturnType<typeof createRouter>;

@@ -1,0 +1,167 @@
+// buildApp(): database, services, GraphQL (HTTP), REST and docs on one
+// node:http server. Start and stop are explicit so tests and the CLI share it.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createYoga } from 'graphql-yoga';
+import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
+import { resolveSecret, createTokenIssuer } from './auth/tokens.js';
+import { verifyPassword } from './auth/passwords.js';
+import { DEFAULT_ADMIN_PASSWORD, type Config } from './config.js';
+import { openDatabase, type Database } from './db/client.js';
+import { toGraphQLError } from './graphql/errors.js';
+import { schema } from './graphql/schema.js';
+import { createLogger, type Logger } from './logger.js';
+import { buildOpenApi } from './rest/openapi.js';
+import { createRouter } from './rest/router.js';
+import { routes } from './rest/routes.js';
+import { staticAsset, graphiqlHtml, swaggerHtml } from './server/assets.js';
+import { BodyTooLarge, readBody } from './server/body.js';
+import { createContextFactory } from './server/contextFactory.js';
+import { createServices, type Services } from './services/index.js';
+import { VERSION } from './version.js';
+
+export interface AppOptions {
+  log?: Logger;
+}
+
+export interface App {
+  readonly config: Config;
+  readonly db: Database;
+  readonly services: Services;
+  readonly log: Logger;
+  /** Listens on config.port (0 = ephemeral); resolves with the base URL. */
+  start(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+interface ServerContext {
+  clientAddress: string;
+}
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
+  if (body === undefined) {
+    res.writeHead(status, headers).end();
+    return;
+  }
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers }).end(text);
+}
+
+export async function buildApp(config: Config, options: AppOptions = {}): Promise<App> {
+  const log = options.log ?? createLogger(config.logLevel);
+  const db = await openDatabase(config.database, (msg) => log.info(msg));
+  const tokens = createTokenIssuer(resolveSecret(config.jwtSecret, config.dataDir), config.jwtTtlSeconds);
+  const services = createServices({ db, config, log }, tokens, {
+    onLimitsChange: () => {},
+    pingRedis: null,
+    version: VERSION,
+  });
+
+  await services.users.bootstrapAdmin(config.adminEmail, config.adminPassword);
+  const admin = await db.prisma.user.findUnique({ where: { email: config.adminEmail } });
+  if (admin && (await verifyPassword(admin.passwordHash, DEFAULT_ADMIN_PASSWORD))) {
+    log.warn(`the admin ${admin.email} still uses the default password; change it with PATCH ${config.apiPrefix}/users/${admin.id}`);
+  }
+
+  const contextFor = createContextFactory(services, db, log);
+  const yoga = createYoga<ServerContext>({
+    schema,
+    graphqlEndpoint: '/graphql',
+    context: ({ request, clientAddress }) => contextFor(request.headers.get('authorization'), clientAddress),
+    maskedErrors: { maskError: (error) => toGraphQLError(error, log) },
+    graphiql: { title: 'Job Runner GraphQL', defaultQuery: '{\n  health {\n    status\n    version\n  }\n}\n' },
+    renderGraphiQL: (opts) => graphiqlHtml(opts as Record<string, unknown>),
+    landingPage: false,
+    logging: false,
+    plugins: [useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf'] })],
+  });
+
+  const router = createRouter(schema, routes, log);
+  const openapi = JSON.stringify(buildOpenApi(routes, config.apiPrefix, VERSION));
+  const prefix = config.apiPrefix;
+
+  async function handleGraphQL(req: IncomingMessage, res: ServerResponse, url: URL, clientAddress: string) {
+    const body = req.method === 'GET' || req.method === 'HEAD' ? undefined : await readBody(req, config.maxBodyBytes);
+    const headers = new Headers();
+    for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers.set(k, v);
+    const response = await yoga.fetch(url, { method: req.method, headers, body: body && new Uint8Array(body) }, { clientAddress });
+    res.writeHead(response.status, Object.fromEntries(response.headers));
+    if (response.body) for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) res.write(chunk);
+    res.end();
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse) {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const path = url.pathname;
+    const clientAddress = req.socket.remoteAddress ?? 'unknown';
+    try {
+      if (path === '/graphql') return await handleGraphQL(req, res, url, clientAddress);
+      if (path === `${prefix}/openapi.json`) {
+        return void res.writeHead(200, { 'content-type': 'application/json' }).end(openapi);
+      }
+      if (path === prefix || path.startsWith(prefix + '/')) {
+        const out = await router.handle({
+          method: req.method ?? 'GET',
+          path: path.slice(prefix.length) || '/',
+          query: url.searchParams,
+          contentType: req.headers['content-type'],
+          readBody: () => readBody(req, config.maxBodyBytes),
+          context: () => contextFor(req.headers.authorization, clientAddress),
+        });
+        return send(res, out.status, out.body, out.headers);
+      }
+      if (path === '/docs') {
+        return void res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(swaggerHtml(`${prefix}/openapi.json`));
+      }
+      const asset = staticAsset(path);
+      if (asset) {
+        return void res.writeHead(200, { 'content-type': asset.type, 'cache-control': 'public, max-age=86400' }).end(asset.body);
+      }
+      if (path === '/') {
+        return void res.writeHead(302, { location: '/docs' }).end();
+      }
+      return send(res, 404, { detail: 'Not Found' });
+    } catch (err) {
+      if (err instanceof BodyTooLarge) {
+        return send(res, 413, { detail: `Request body exceeds the limit of ${config.maxBodyBytes} bytes` }, { connection: 'close' });
+      }
+      log.error('request failed', { err, method: req.method, path });
+      if (!res.headersSent) send(res, 500, { detail: 'Internal Server Error' });
+      else res.destroy();
+    }
+  }
+
+  let server: Server | null = null;
+
+  return {
+    config,
+    db,
+    services,
+    log,
+    async start() {
+      server = createServer((req, res) => void handle(req, res));
+      server.headersTimeout = 30_000;
+      server.requestTimeout = 120_000;
+      await new Promise<void>((resolve, reject) => {
+        server!.once('error', reject);
+        server!.listen(config.port, config.host, () => resolve());
+      });
+      const { port } = server.address() as AddressInfo;
+      const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+      const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+      log.info('listening', { url, graphql: `${url}/graphql`, docs: `${url}/docs`, database: config.database.provider });
+      return url;
+    },
+    async stop() {
+      if (server) {
+        const s = server;
+        server = null;
+        await new Promise<void>((resolve) => {
+          s.close(() => resolve());
+          s.closeAllConnections();
+        });
+      }
+      await db.close();
+    },
+  };
+}

@@ -1,0 +1,61 @@
+// Local copies of the Swagger UI and GraphiQL assets (no internet at run
+// time). Only the listed files are served: no path from the URL reaches the disk.
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+
+const require = createRequire(import.meta.url);
+const swaggerDir = dirname(require.resolve('swagger-ui-dist/package.json'));
+const graphiqlDir = join(dirname(require.resolve('@graphql-yoga/graphiql/package.json')), 'dist');
+
+const TYPES: Record<string, string> = { '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.png': 'image/png' };
+
+const FILES: Record<string, string> = {
+  '/docs/assets/swagger-ui.css': join(swaggerDir, 'swagger-ui.css'),
+  '/docs/assets/swagger-ui-bundle.js': join(swaggerDir, 'swagger-ui-bundle.js'),
+  '/docs/assets/swagger-ui-standalone-preset.js': join(swaggerDir, 'swagger-ui-standalone-preset.js'),
+  '/docs/assets/favicon-32x32.png': join(swaggerDir, 'favicon-32x32.png'),
+  '/graphiql/assets/graphiql.css': join(graphiqlDir, 'graphiql.css'),
+  '/graphiql/assets/yoga-graphiql.umd.js': join(graphiqlDir, 'yoga-graphiql.umd.js'),
+  '/graphiql/assets/editor.worker.js': join(graphiqlDir, 'monacoeditorwork/editor.worker.bundle.js'),
+  '/graphiql/assets/json.worker.js': join(graphiqlDir, 'monacoeditorwork/json.worker.bundle.js'),
+  '/graphiql/assets/graphql.worker.js': join(graphiqlDir, 'monacoeditorwork/graphql.worker..bundle.js'),
+};
+
+const cache = new Map<string, Buffer>();
+
+export function staticAsset(path: string): { body: Buffer; type: string } | null {
+  const file = FILES[path];
+  if (!file) return null;
+  let body = cache.get(path);
+  if (!body) cache.set(path, (body = readFileSync(file)));
+  return { body, type: TYPES[path.slice(path.lastIndexOf('.'))] ?? 'application/octet-stream' };
+}
+
+const escapeJson = (v: unknown) => JSON.stringify(v).replace(/</g, '\\u003c');
+
+export function swaggerHtml(openapiUrl: string): string {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Job Runner API</title>
+<link rel="stylesheet" href="/docs/assets/swagger-ui.css"><link rel="icon" href="/docs/assets/favicon-32x32.png"></head>
+<body><div id="swagger-ui"></div>
+<script src="/docs/assets/swagger-ui-bundle.js"></script>
+<script>window.ui = SwaggerUIBundle({ url: ${escapeJson(openapiUrl)}, dom_id: '#swagger-ui', deepLinking: true, persistAuthorization: true });</script>
+</body></html>`;
+}
+
+/** yoga's GraphiQL page, with every asset from this server instead of a CDN. */
+export function graphiqlHtml(options: Record<string, unknown>): string {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Job Runner GraphQL</title>
+<link rel="stylesheet" href="/graphiql/assets/graphiql.css"></head>
+<body id="body" class="no-focus-outline"><div id="root">Loading GraphiQL…</div>
+<script>
+self.MonacoEnvironment = { globalAPI: false, getWorkerUrl: function (_id, label) {
+  return { editorWorkerService: '/graphiql/assets/editor.worker.js', json: '/graphiql/assets/json.worker.js', graphql: '/graphiql/assets/graphql.worker.js' }[label] || '/graphiql/assets/editor.worker.js';
+} };
+</script>
+<script src="/graphiql/assets/yoga-graphiql.umd.js"></script>
+<script>YogaGraphiQL.renderYogaGraphiQL(document.getElementById('root'), ${escapeJson(options)});</script>
+</body></html>`;
+}

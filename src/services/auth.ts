@@ -1,0 +1,55 @@
+// Login and per-request authentication. Failures take the same path whether
+// or not the email exists (a dummy hash is verified), and are rate limited
+// per username and per client address.
+import { dummyPasswordHash, verifyPassword } from '../auth/passwords.js';
+import { createFailureLimiter } from '../auth/rateLimiter.js';
+import type { TokenIssuer } from '../auth/tokens.js';
+import { InvalidCredentials, RateLimited } from '../errors.js';
+import type { ServiceDeps, Viewer } from './deps.js';
+import { isId } from './ids.js';
+import type { Role } from './validation.js';
+
+const MAX_FAILURES = 10;
+const WINDOW_MS = 5 * 60_000;
+
+export interface Session {
+  viewer: Viewer;
+  expiresAt: number;
+}
+
+export function createAuthService({ db, log }: ServiceDeps, tokens: TokenIssuer) {
+  const prisma = db.prisma;
+  const limiter = createFailureLimiter(MAX_FAILURES, WINDOW_MS);
+
+  return {
+    async login(username: string, password: string, clientAddress: string) {
+      const emailKey = `u:${username.trim().toLowerCase()}`;
+      const addrKey = `a:${clientAddress}`;
+      const wait = Math.max(limiter.retryAfter(emailKey), limiter.retryAfter(addrKey));
+      if (wait > 0) throw new RateLimited(wait);
+
+      const user = await prisma.user.findUnique({ where: { email: username.trim().toLowerCase() } });
+      const ok = await verifyPassword(user?.passwordHash ?? (await dummyPasswordHash()), password);
+      if (!user || !ok || !user.isActive) {
+        limiter.fail(emailKey);
+        limiter.fail(addrKey);
+        log.info('login failed', { client: clientAddress });
+        throw new InvalidCredentials();
+      }
+      limiter.reset(emailKey);
+      const { token, expiresIn } = await tokens.sign(user.id);
+      return { accessToken: token, tokenType: 'bearer' as const, expiresIn };
+    },
+
+    /** The live session for a bearer token, or null (bad/expired token, deleted or inactive user). */
+    async authenticate(token: string): Promise<Session | null> {
+      const claims = await tokens.verify(token);
+      if (!claims || !isId(claims.userId)) return null;
+      const user = await prisma.user.findUnique({ where: { id: claims.userId }, select: { id: true, email: true, role: true, isActive: true } });
+      if (!user || !user.isActive) return null;
+      return { viewer: { id: user.id, email: user.email, role: user.role as Role }, expiresAt: claims.expiresAt };
+    },
+  };
+}
+
+export type AuthService = ReturnType<typeof createAuthService>;

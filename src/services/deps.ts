@@ -1,0 +1,20 @@
+import type { Config } from '../config.js';
+import type { Database } from '../db/client.js';
+import type { Logger } from '../logger.js';
+import type { Role } from './validation.js';
+
+/** What every service gets: no HTTP, no GraphQL. */
+export interface ServiceDeps {
+  readonly db: Database;
+  readonly config: Config;
+  readonly log: Logger;
+}
+
+/** The authenticated caller, re-read from the database on every request. */
+export interface Viewer {
+  readonly id: string;
+  readonly email: string;
+  readonly role: Role;
+}
+
+export const isAdmin = (v: Viewer): boolean => v.role === 'admin';

@@ -1,0 +1,71 @@
+// Field rules shared by the GraphQL services and the REST body schemas, and
+// the translation of zod issues into Pydantic v2-shaped ones.
+import { z } from 'zod';
+import { ValidationFailed, type ValidationIssue } from '../errors.js';
+
+export const ROLES = ['admin', 'operator', 'viewer'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const email = z.string().trim().max(254).regex(/^[^@\s]+@[^@\s]+\.[^@\s]+$/, 'value is not a valid email address');
+export const password = z.string().min(8).max(256);
+export const role = z.enum(ROLES);
+export const jobLimit = z.number().int().min(1).max(10000);
+
+function pydanticType(issue: z.core.$ZodIssue, input: unknown): string {
+  switch (issue.code) {
+    case 'invalid_type':
+      if (input === undefined) return 'missing';
+      return `${issue.expected}_type`;
+    case 'too_small':
+      if (issue.origin === 'string') return 'string_too_short';
+      if (issue.origin === 'array' || issue.origin === 'set') return 'too_short';
+      return 'greater_than_equal';
+    case 'too_big':
+      if (issue.origin === 'string') return 'string_too_long';
+      if (issue.origin === 'array' || issue.origin === 'set') return 'too_long';
+      return 'less_than_equal';
+    case 'unrecognized_keys':
+      return 'extra_forbidden';
+    case 'invalid_value':
+      return issue.values.length > 1 ? 'enum' : 'literal_error';
+    case 'invalid_format':
+      return 'string_pattern_mismatch';
+    default:
+      return 'value_error';
+  }
+}
+
+function valueAt(root: unknown, path: PropertyKey[]): unknown {
+  let cur: unknown = root;
+  for (const key of path) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[key];
+  }
+  return cur;
+}
+
+/** Pydantic-shaped issues, `loc` prefixed with where the input came from (`body`, `query`, `path`, or nothing for GraphQL). */
+export function toIssues(error: z.ZodError, root: unknown, prefix: (string | number)[] = []): ValidationIssue[] {
+  const issues: ValidationIssue[] = [];
+  for (const issue of error.issues) {
+    const path = issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p));
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) {
+        issues.push({ type: 'extra_forbidden', loc: [...prefix, ...path, key], msg: 'Extra inputs are not permitted', input: valueAt(root, [...path, key]) });
+      }
+      continue;
+    }
+    const input = valueAt(root, path);
+    const type = pydanticType(issue, input);
+    const msg = type === 'missing' ? 'Field required' : issue.message;
+    issues.push({ type, loc: [...prefix, ...path], msg, input: type === 'missing' ? undefined : input });
+  }
+  return issues;
+}
+
+/** Parses or throws ValidationFailed; GraphQL callers use this (loc without a prefix). */
+export function parseInput<S extends z.ZodType>(schema: S, input: unknown, prefix: (string | number)[] = []): z.output<S> {
+  const result = schema.safeParse(input);
+  if (!result.success) throw new ValidationFailed(toIssues(result.error, input, prefix));
+  return result.data;
+}
