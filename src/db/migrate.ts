@@ -156,6 +156,9 @@ function applySqlite(file: string, local: Migration[], log: (msg: string) => voi
 
 async function applyPostgres(url: string, local: Migration[], log: (msg: string) => void): Promise<string[]> {
   const client = new pg.Client({ connectionString: url });
+  // Failures reach us through the pending query; without a listener a dropped
+  // connection would also surface as an uncaught 'error' event and crash.
+  client.on('error', () => {});
   await client.connect();
   try {
     // Session-level lock, held until we are done (or the connection drops),

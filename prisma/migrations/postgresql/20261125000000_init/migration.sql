@@ -49,6 +49,7 @@ CREATE TABLE "jobs" (
     "started_at" TIMESTAMP(3),
     "finished_at" TIMESTAMP(3),
     "worker_id" TEXT,
+    "pid" INTEGER,
     "stdout_bytes" INTEGER NOT NULL DEFAULT 0,
     "stderr_bytes" INTEGER NOT NULL DEFAULT 0,
     "stdout_truncated" BOOLEAN NOT NULL DEFAULT false,

@@ -44,6 +44,7 @@ CREATE TABLE "jobs" (
     "started_at" DATETIME,
     "finished_at" DATETIME,
     "worker_id" TEXT,
+    "pid" INTEGER,
     "stdout_bytes" INTEGER NOT NULL DEFAULT 0,
     "stderr_bytes" INTEGER NOT NULL DEFAULT 0,
     "stdout_truncated" BOOLEAN NOT NULL DEFAULT false,

@@ -1,0 +1,119 @@
+// A real listening server on an ephemeral port, in-process, on a fresh
+// database; plus the few calls every suite needs (tokens, users).
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadConfig } from '../../src/config.js';
+import { createLogger } from '../../src/logger.js';
+import { buildApp, type App } from '../../src/server.js';
+import { createTestDatabase, type Provider, type TestDatabase } from './db.js';
+
+export const ADMIN_EMAIL = 'admin@example.com';
+export const ADMIN_PASSWORD = 'AdminPass123!';
+
+export interface TestServer {
+  url: string;
+  api: string;
+  app: App;
+  db: TestDatabase;
+  env: Record<string, string>;
+  adminToken: string;
+  /** Calls the REST API; JSON bodies are encoded, responses parsed when JSON. */
+  request(method: string, path: string, opts?: { token?: string | null; body?: unknown; headers?: Record<string, string>; raw?: string }): Promise<{ status: number; body: any; headers: Headers; text: string }>;
+  token(email: string, password: string): Promise<string>;
+  /** Creates a user through the API and returns it with a token. */
+  user(role: 'admin' | 'operator' | 'viewer', extra?: Record<string, unknown>): Promise<{ id: string; email: string; password: string; token: string }>;
+  graphql(query: string, variables?: Record<string, unknown>, token?: string | null): Promise<{ data?: any; errors?: any[] }>;
+  stop(): Promise<void>;
+}
+
+let counter = 0;
+
+export async function startServer(provider: Provider, env: Record<string, string> = {}): Promise<TestServer> {
+  const db = await createTestDatabase(provider);
+  const workspace = join(db.dataDir, 'workspace');
+  mkdirSync(workspace, { recursive: true });
+  const fullEnv: Record<string, string> = {
+    PORT: '0',
+    HOST: '127.0.0.1',
+    DATA_DIR: db.dataDir,
+    DATABASE_URL: db.url,
+    JWT_SECRET: 'test-secret-that-is-long-enough-0123456789',
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    LOG_LEVEL: 'error',
+    KILL_GRACE_SECONDS: '1',
+    ...env,
+  };
+  const config = loadConfig(fullEnv);
+  const app = await buildApp(config, { log: createLogger(config.logLevel) });
+  const url = await app.start();
+  const api = `${url}${config.apiPrefix}`;
+
+  const request: TestServer['request'] = async (method, path, opts = {}) => {
+    const headers: Record<string, string> = { ...opts.headers };
+    if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+    let body: string | undefined = opts.raw;
+    if (opts.body !== undefined) {
+      body = JSON.stringify(opts.body);
+      headers['content-type'] ??= 'application/json';
+    }
+    const res = await fetch(`${api}${path}`, { method, headers, body });
+    const text = await res.text();
+    let parsed: unknown = text;
+    if ((res.headers.get('content-type') ?? '').includes('application/json') && text) parsed = JSON.parse(text);
+    return { status: res.status, body: parsed, headers: res.headers, text };
+  };
+
+  const token = async (email: string, password: string) => {
+    const res = await fetch(`${api}/auth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ username: email, password }).toString(),
+    });
+    if (res.status !== 200) throw new Error(`token for ${email}: ${res.status} ${await res.text()}`);
+    return ((await res.json()) as { access_token: string }).access_token;
+  };
+
+  const adminToken = await token(ADMIN_EMAIL, ADMIN_PASSWORD);
+
+  return {
+    url,
+    api,
+    app,
+    db,
+    env: fullEnv,
+    adminToken,
+    request,
+    token,
+    async user(role, extra = {}) {
+      const email = `${role}${++counter}-${Math.random().toString(36).slice(2, 8)}@example.com`;
+      const password = 'Passw0rd!' + counter;
+      const res = await request('POST', '/users', { token: adminToken, body: { email, password, role, ...extra } });
+      if (res.status !== 201) throw new Error(`create user: ${res.status} ${res.text}`);
+      return { id: res.body.id, email, password, token: await token(email, password) };
+    },
+    async graphql(query, variables, tok = adminToken) {
+      const res = await fetch(`${url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(tok ? { authorization: `Bearer ${tok}` } : {}) },
+        body: JSON.stringify({ query, variables }),
+      });
+      return (await res.json()) as { data?: any; errors?: any[] };
+    },
+    async stop() {
+      await app.stop();
+      await db.drop();
+    },
+  };
+}
+
+/** Polls until `fn` returns a truthy value (or throws after `timeoutMs`). */
+export async function waitFor<T>(fn: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs = 20_000, intervalMs = 25): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await fn();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`waitFor: condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
