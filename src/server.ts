@@ -18,10 +18,16 @@ import { staticAsset, graphiqlHtml, swaggerHtml } from './server/assets.js';
 import { BodyTooLarge, readBody } from './server/body.js';
 import { createContextFactory } from './server/contextFactory.js';
 import { createServices, type Services } from './services/index.js';
+import { createLimitsService } from './services/limits.js';
+import { createLocalBus, type EventBus } from './events/bus.js';
+import { createJobControl } from './engine/control.js';
+import { createWorker, type Worker } from './engine/worker.js';
 import { VERSION } from './version.js';
 
 export interface AppOptions {
   log?: Logger;
+  /** Run jobs in this process (default true); false for `serve --no-worker`. */
+  worker?: boolean;
 }
 
 export interface App {
@@ -29,9 +35,12 @@ export interface App {
   readonly db: Database;
   readonly services: Services;
   readonly log: Logger;
+  readonly bus: EventBus;
+  readonly worker: Worker | null;
   /** Listens on config.port (0 = ephemeral); resolves with the base URL. */
   start(): Promise<string>;
-  stop(): Promise<void>;
+  /** Stops claiming, lets running jobs finish for graceMs (default SHUTDOWN_GRACE_SECONDS), then closes. */
+  stop(graceMs?: number): Promise<void>;
 }
 
 interface ServerContext {
@@ -51,11 +60,14 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   const log = options.log ?? createLogger(config.logLevel);
   const db = await openDatabase(config.database, (msg) => log.info(msg));
   const tokens = createTokenIssuer(resolveSecret(config.jwtSecret, config.dataDir), config.jwtTtlSeconds);
-  const services = createServices({ db, config, log }, tokens, {
-    onLimitsChange: () => {},
-    pingRedis: null,
-    version: VERSION,
-  });
+  const bus = createLocalBus();
+  const deps = { db, config, log };
+  // The worker reads the default limit through the limits service; the
+  // services reach the worker through JobControl. Build the limits reader first.
+  const limitsReader = createLimitsService(deps, () => control.wake());
+  const worker = options.worker === false ? null : createWorker(db, config, bus, log, limitsReader.defaultLimit);
+  const control = createJobControl(db, bus, worker, config.killGraceMs + 10_000);
+  const services = createServices(deps, tokens, { bus, control, pingRedis: null, version: VERSION });
 
   await services.users.bootstrapAdmin(config.adminEmail, config.adminPassword);
   const admin = await db.prisma.user.findUnique({ where: { email: config.adminEmail } });
@@ -138,7 +150,10 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     db,
     services,
     log,
+    bus,
+    worker,
     async start() {
+      await worker?.start();
       server = createServer((req, res) => void handle(req, res));
       server.headersTimeout = 30_000;
       server.requestTimeout = 120_000;
@@ -152,7 +167,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
       log.info('listening', { url, graphql: `${url}/graphql`, docs: `${url}/docs`, database: config.database.provider });
       return url;
     },
-    async stop() {
+    async stop(graceMs = config.shutdownGraceMs) {
+      await worker?.shutdown(graceMs);
       if (server) {
         const s = server;
         server = null;

@@ -6,5 +6,6 @@ import './types/auth.js';
 import './types/user.js';
 import './types/limits.js';
 import './types/health.js';
+import './types/job.js';
 
 export const schema = builder.toSchema({ sortSchema: false });

@@ -3,7 +3,7 @@
 import * as Ops from './operations/generated.js';
 import { route, type Route } from './route.js';
 import * as S from './schemas.js';
-import { limitsRead, roleEnum, userRead } from './shapes.js';
+import { jobLogsRead, jobRead, limitsRead, roleEnum, statusEnum, userRead } from './shapes.js';
 
 type Role = 'admin' | 'operator' | 'viewer';
 
@@ -24,6 +24,86 @@ export const routes: Route[] = [
     variables: () => ({}),
     status: 200,
     response: { schema: S.HealthRead, map: (d) => d.health },
+  }),
+
+  route({
+    method: 'POST', path: '/jobs', tag: 'jobs', auth: true,
+    summary: 'Submit a job (runs as soon as the caller\'s limit and a worker slot allow)',
+    document: Ops.SubmitJobDocument,
+    body: { schema: S.JobCreate },
+    variables: ({ body }) => ({
+      input: {
+        name: body.name, command: body.command, workingDir: body.working_dir, env: body.env,
+        payload: body.payload, timeoutSeconds: body.timeout_seconds,
+      },
+    }),
+    status: 202,
+    response: { schema: S.JobRead, map: (d) => jobRead(d.submitJob) },
+  }),
+  route({
+    method: 'GET', path: '/jobs', tag: 'jobs', auth: true,
+    summary: 'List your jobs (admins: all), oldest first',
+    description: 'Pages of at most `limit` (default and maximum 1000) jobs; the `X-Next-Cursor` response header, when present, is the `after` value of the next page.',
+    document: Ops.JobsDocument,
+    query: S.JobListQuery,
+    variables: ({ query }) => ({
+      status: query.status ? statusEnum(query.status) : undefined,
+      batchId: query.batch_id, first: query.limit ?? 1000, after: query.after,
+    }),
+    status: 200,
+    response: { schema: S.JobRead.array(), map: (d) => d.jobs.edges.map((e) => jobRead(e.node)) },
+    headers: (d): Record<string, string> => (d.jobs.pageInfo.hasNextPage && d.jobs.pageInfo.endCursor ? { 'X-Next-Cursor': d.jobs.pageInfo.endCursor } : {}),
+  }),
+  route({
+    method: 'GET', path: '/jobs/stats', tag: 'jobs', auth: true,
+    summary: 'Counts of your jobs (admins: all) per status',
+    document: Ops.JobStatsDocument,
+    variables: () => ({}),
+    status: 200,
+    response: { schema: S.JobStatsRead, map: (d) => d.jobStats },
+  }),
+  route({
+    method: 'GET', path: '/jobs/{id}', tag: 'jobs', auth: true,
+    summary: 'Get a job',
+    document: Ops.JobDocument,
+    variables: ({ path }) => ({ id: path.id! }),
+    status: 200,
+    response: { schema: S.JobRead, map: (d) => jobRead(d.job) },
+  }),
+  route({
+    method: 'GET', path: '/jobs/{id}/logs', tag: 'jobs', auth: true,
+    summary: 'Stored stdout and stderr of a finished job (409 while pending or running)',
+    document: Ops.JobLogsDocument,
+    variables: ({ path }) => ({ id: path.id! }),
+    status: 200,
+    response: { schema: S.JobLogsRead, map: (d) => jobLogsRead(d.job.logs) },
+  }),
+  route({
+    method: 'POST', path: '/jobs/{id}/cancel', tag: 'jobs', auth: true,
+    summary: 'Cancel a pending or running job (its whole process group is stopped)',
+    document: Ops.CancelJobDocument,
+    variables: ({ path }) => ({ id: path.id! }),
+    status: 200,
+    response: { schema: S.JobRead, map: (d) => jobRead(d.cancelJob) },
+  }),
+  route({
+    method: 'POST', path: '/jobs/{id}/force-complete', tag: 'jobs', auth: true, admin: true,
+    summary: 'Force a job into a terminal status, optionally overriding its output',
+    document: Ops.ForceCompleteJobDocument,
+    body: { schema: S.ForceComplete },
+    variables: ({ path, body }) => ({
+      id: path.id!,
+      input: { status: statusEnum(body.status), stdout: body.stdout, stderr: body.stderr, exitCode: body.exit_code },
+    }),
+    status: 200,
+    response: { schema: S.JobRead, map: (d) => jobRead(d.forceCompleteJob) },
+  }),
+  route({
+    method: 'DELETE', path: '/jobs/{id}/purge', tag: 'jobs', auth: true,
+    summary: 'Remove a finished job and all its output',
+    document: Ops.PurgeJobDocument,
+    variables: ({ path }) => ({ id: path.id! }),
+    status: 204,
   }),
 
   route({

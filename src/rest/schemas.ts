@@ -3,6 +3,7 @@
 // Field rules come from services/validation.ts, shared with GraphQL.
 import { z } from 'zod';
 import { email, jobLimit, password, role } from '../services/validation.js';
+import * as J from '../services/jobSpec.js';
 
 const timestamp = z.string().meta({ format: 'date-time', example: '2026-11-25T10:00:00.000Z' });
 
@@ -61,3 +62,63 @@ export const HealthRead = z.object({
 });
 
 export const ErrorRead = z.object({ detail: z.union([z.string(), z.array(z.object({ type: z.string(), loc: z.array(z.union([z.string(), z.number()])), msg: z.string(), input: z.unknown().optional() }))]) });
+
+const status = z.enum(J.JOB_STATUSES);
+
+export const JobCreate = z.strictObject({
+  name: J.jobName,
+  command: J.command.meta({ description: 'argv: the program, then its arguments; never run through a shell', example: ['make', 'test'] }),
+  working_dir: J.workingDir.nullish().meta({ description: 'Existing directory inside JOBS_ALLOWED_ROOTS; omitted, a fresh one under DATA_DIR/runs' }),
+  env: J.env.nullish(),
+  payload: J.payload.nullish(),
+  timeout_seconds: J.timeoutSeconds.nullish(),
+});
+
+export const JobRead = z.object({
+  id: z.string(),
+  name: z.string(),
+  command: z.array(z.string()),
+  working_dir: z.string(),
+  env: z.record(z.string(), z.string()),
+  payload: z.record(z.string(), z.unknown()).nullable(),
+  status,
+  exit_code: z.number().int().nullable(),
+  error: z.string().nullable(),
+  owner_id: z.string(),
+  batch_id: z.string().nullable(),
+  timeout_seconds: z.number().int().nullable(),
+  created_at: timestamp,
+  started_at: timestamp.nullable(),
+  finished_at: timestamp.nullable(),
+});
+
+const cursor = z.string().max(200).meta({ description: 'The X-Next-Cursor header of the previous page' });
+
+export const JobListQuery = z.strictObject({
+  status: status.optional(),
+  batch_id: z.string().max(100).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).optional().meta({ description: 'Page size (default and maximum 1000); X-Next-Cursor names the next page' }),
+  after: cursor.optional(),
+});
+
+export const JobStatsRead = z.object({
+  pending: z.number().int(), running: z.number().int(), success: z.number().int(),
+  failed: z.number().int(), canceled: z.number().int(), total: z.number().int(),
+});
+
+export const JobLogsRead = z.object({
+  job_id: z.string(),
+  status,
+  exit_code: z.number().int().nullable(),
+  stdout: z.string(),
+  stderr: z.string(),
+  stdout_truncated: z.boolean(),
+  stderr_truncated: z.boolean(),
+});
+
+export const ForceComplete = z.strictObject({
+  status: z.enum(['success', 'failed', 'canceled']),
+  stdout: z.string().nullish(),
+  stderr: z.string().nullish(),
+  exit_code: z.number().int().min(-2147483648).max(2147483647).nullish(),
+});

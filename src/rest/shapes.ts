@@ -2,7 +2,7 @@
 // type so user data inside env/payload is never renamed.
 import type { z } from 'zod';
 import type * as Ops from './operations/generated.js';
-import type { LimitsRead, UserRead } from './schemas.js';
+import type { JobRead, LimitsRead, UserRead } from './schemas.js';
 
 export const userRead = (u: Ops.UserFieldsFragment): z.infer<typeof UserRead> => ({
   id: u.id,
@@ -20,3 +20,35 @@ export const limitsRead = (l: Ops.LimitsFieldsFragment): z.infer<typeof LimitsRe
 
 const ROLE = { admin: 'ADMIN', operator: 'OPERATOR', viewer: 'VIEWER' } as const;
 export const roleEnum = (r: keyof typeof ROLE) => ROLE[r];
+
+type Status = z.infer<typeof JobRead>['status'];
+const lower = (s: Ops.JobStatus) => s.toLowerCase() as Status;
+export const statusEnum = (s: Status) => s.toUpperCase() as Ops.JobStatus;
+
+export const jobRead = (j: Ops.JobFieldsFragment): z.infer<typeof JobRead> => ({
+  id: j.id,
+  name: j.name,
+  command: j.command,
+  working_dir: j.workingDir,
+  env: j.env as Record<string, string>,
+  payload: j.payload,
+  status: lower(j.status),
+  exit_code: j.exitCode,
+  error: j.error,
+  owner_id: j.ownerId,
+  batch_id: j.batchId,
+  timeout_seconds: j.timeoutSeconds,
+  created_at: j.createdAt,
+  started_at: j.startedAt,
+  finished_at: j.finishedAt,
+});
+
+export const jobLogsRead = (l: NonNullable<Ops.JobLogsQuery['job']>['logs']) => ({
+  job_id: l.jobId,
+  status: lower(l.status),
+  exit_code: l.exitCode,
+  stdout: l.stdout,
+  stderr: l.stderr,
+  stdout_truncated: l.stdoutTruncated,
+  stderr_truncated: l.stderrTruncated,
+});

@@ -1,23 +1,28 @@
 import type { TokenIssuer } from '../auth/tokens.js';
+import type { EventBus } from '../events/bus.js';
 import { createAuthService } from './auth.js';
 import type { ServiceDeps } from './deps.js';
 import { createHealthService } from './health.js';
+import { createJobService, type JobControl } from './jobs.js';
 import { createLimitsService } from './limits.js';
 import { createUserService } from './users.js';
 
-export interface ServiceHooks {
-  /** Limits or user activity changed: the scheduler re-evaluates at once. */
-  onLimitsChange(): void;
+export interface ServiceWiring {
+  bus: EventBus;
+  control: JobControl;
   pingRedis: (() => Promise<boolean>) | null;
   version: string;
 }
 
-export function createServices(deps: ServiceDeps, tokens: TokenIssuer, hooks: ServiceHooks) {
+export function createServices(deps: ServiceDeps, tokens: TokenIssuer, wiring: ServiceWiring) {
+  // Limits or a user's activity changed: the scheduler re-evaluates at once.
+  const rescheduled = () => wiring.control.wake();
   return {
     auth: createAuthService(deps, tokens),
-    users: createUserService(deps, hooks.onLimitsChange),
-    limits: createLimitsService(deps, hooks.onLimitsChange),
-    health: createHealthService(deps, hooks.version, hooks.pingRedis),
+    users: createUserService(deps, rescheduled),
+    limits: createLimitsService(deps, rescheduled),
+    jobs: createJobService(deps, wiring.bus, wiring.control),
+    health: createHealthService(deps, wiring.version, wiring.pingRedis),
   };
 }
 

@@ -101,7 +101,8 @@ export async function startServer(provider: Provider, env: Record<string, string
       return (await res.json()) as { data?: any; errors?: any[] };
     },
     async stop() {
-      await app.stop();
+      // No grace: tests end with their jobs, and leftovers are killed.
+      await app.stop(0);
       await db.drop();
     },
   };

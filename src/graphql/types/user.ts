@@ -1,5 +1,6 @@
 import { builder } from '../builder.js';
 import { requireViewer } from '../context.js';
+import { present } from '../input.js';
 
 export const RoleEnum = builder.enumType('Role', {
   values: { ADMIN: { value: 'admin' }, OPERATOR: { value: 'operator' }, VIEWER: { value: 'viewer' } } as const,
@@ -36,11 +37,6 @@ const UpdateUserInput = builder.inputType('UpdateUserInput', {
     maxConcurrentJobs: t.int(),
   }),
 });
-
-/** GraphQL gives absent fields as undefined and explicit nulls as null; keep that distinction. */
-function present<T extends object>(input: T): Partial<T> {
-  return Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
 
 builder.queryFields((t) => ({
   me: t.field({

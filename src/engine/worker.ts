@@ -1,0 +1,197 @@
+// A worker: claims eligible jobs when woken (submit, finish, limit change,
+// and a slow timer as a safety net), runs them through a p-queue sized by
+// WORKER_CONCURRENCY, records their outcome, and stops them on request.
+import { mkdir } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import PQueue from 'p-queue';
+import type { Config } from '../config.js';
+import type { Database } from '../db/client.js';
+import type { EventBus } from '../events/bus.js';
+import type { Job } from '../generated/sqlite/client.js';
+import type { Logger } from '../logger.js';
+import type { FinalState } from '../services/jobs.js';
+import { newId } from '../services/ids.js';
+import { claimJobs, Fairness } from './claim.js';
+import { createLiveness } from './liveness.js';
+import { createLogSink } from './logSink.js';
+import { startRun, type RunHandle } from './runner.js';
+
+const SAFETY_POLL_MS = 1000;
+
+interface Active {
+  handle: RunHandle | null;
+  final: FinalState | null;
+  finished: Promise<void>;
+}
+
+export interface Worker {
+  readonly id: string;
+  start(): Promise<void>;
+  wake(): void;
+  /** Stops a job running here; false when it does not run here. */
+  stopLocal(jobId: string, final: FinalState): Promise<boolean>;
+  activeCount(): number;
+  /** Stop claiming, let running jobs finish for the grace period, then kill and record them. */
+  shutdown(graceMs: number): Promise<void>;
+}
+
+export function createWorker(db: Database, config: Config, bus: EventBus, log: Logger, defaultLimit: () => Promise<number>): Worker {
+  const id = `${hostname()}:${process.pid}:${newId().slice(-12)}`;
+  const wlog = log.scope({ workerId: id });
+  const prisma = db.prisma;
+  const queue = new PQueue({ concurrency: config.workerConcurrency });
+  const active = new Map<string, Active>();
+  const fairness = new Fairness();
+  const liveness = createLiveness(db, bus, wlog, id, config.heartbeatMs);
+  let accepting = false;
+  let passRunning = false;
+  let passAgain = false;
+  const timers: NodeJS.Timeout[] = [];
+  const unsubscribe: (() => void)[] = [];
+
+  function announce(job: Pick<Job, 'id' | 'ownerId' | 'batchId'>, status: string) {
+    bus.publish('job.changed', { jobId: job.id, ownerId: job.ownerId, batchId: job.batchId, status }, job.id);
+  }
+
+  async function run(job: Job, entry: Active) {
+    const jlog = wlog.scope({ jobId: job.id });
+    try {
+      if (job.ownsWorkingDir) await mkdir(job.workingDir, { recursive: true, mode: 0o750 });
+      const handle = startRun(
+        {
+          argv: JSON.parse(job.command) as string[],
+          cwd: job.workingDir,
+          env: JSON.parse(job.env) as Record<string, string>,
+          timeoutSeconds: job.timeoutSeconds,
+          maxLogBytes: config.maxLogBytes,
+          killGraceMs: config.killGraceMs,
+        },
+        createLogSink(db, bus, job.id),
+      );
+      entry.handle = handle;
+      // A stop requested between claim and spawn.
+      if (entry.final) handle.cancel(entry.final.error ?? 'canceled');
+      if (handle.pid) await prisma.job.update({ where: { id: job.id }, data: { pid: handle.pid } });
+      const result = await handle.done;
+      const final = entry.final ?? { status: result.outcome, exitCode: result.exitCode, error: result.error };
+      await prisma.job.updateMany({
+        where: { id: job.id, status: 'running' },
+        data: {
+          ...final,
+          finishedAt: new Date(),
+          pid: null,
+          stdoutBytes: result.stdoutBytes,
+          stderrBytes: result.stderrBytes,
+          stdoutTruncated: result.stdoutTruncated,
+          stderrTruncated: result.stderrTruncated,
+        },
+      });
+      jlog.debug('job finished', { status: final.status, exitCode: final.exitCode });
+      announce(job, final.status);
+    } catch (err) {
+      jlog.error('job run failed', { err });
+      await prisma.job
+        .updateMany({ where: { id: job.id, status: 'running' }, data: { status: 'failed', error: `internal error: ${(err as Error).message}`, finishedAt: new Date(), pid: null } })
+        .catch(() => {});
+      announce(job, 'failed');
+    }
+  }
+
+  function launch(job: Job) {
+    let resolveFinished!: () => void;
+    const entry: Active = { handle: null, final: null, finished: new Promise((r) => (resolveFinished = r)) };
+    active.set(job.id, entry);
+    announce(job, 'running');
+    void queue.add(async () => {
+      try {
+        await run(job, entry);
+      } finally {
+        active.delete(job.id);
+        resolveFinished();
+        wake();
+      }
+    });
+  }
+
+  async function pass() {
+    passRunning = true;
+    try {
+      do {
+        passAgain = false;
+        const slots = config.workerConcurrency - active.size;
+        if (!accepting || slots <= 0) break;
+        const ids = await claimJobs(db, { workerId: id, slots, defaultLimit: await defaultLimit(), fairness });
+        if (ids.length === 0) break;
+        const jobs = await prisma.job.findMany({ where: { id: { in: ids } }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] });
+        for (const job of jobs) launch(job);
+        // A full take may mean more is waiting for slots that free later.
+      } while (passAgain);
+    } catch (err) {
+      wlog.error('dispatch pass failed', { err });
+    } finally {
+      passRunning = false;
+    }
+  }
+
+  function wake() {
+    if (!accepting) return;
+    if (passRunning) {
+      passAgain = true;
+      return;
+    }
+    void pass();
+  }
+
+  async function stopLocal(jobId: string, final: FinalState): Promise<boolean> {
+    const entry = active.get(jobId);
+    if (!entry) return false;
+    entry.final ??= final;
+    entry.handle?.cancel(final.error ?? 'canceled');
+    await entry.finished;
+    return true;
+  }
+
+  return {
+    id,
+    wake,
+    stopLocal,
+    activeCount: () => active.size,
+
+    async start() {
+      await liveness.reconcileOnStart();
+      await liveness.register();
+      accepting = true;
+      unsubscribe.push(bus.subscribe('dispatch.wake', () => wake()));
+      unsubscribe.push(
+        bus.subscribe('job.control', (msg) => {
+          if (active.has(msg.jobId) && msg.final) void stopLocal(msg.jobId, msg.final);
+        }),
+      );
+      timers.push(setInterval(() => wake(), SAFETY_POLL_MS).unref());
+      timers.push(
+        setInterval(() => {
+          liveness.heartbeat().then(() => liveness.reap()).catch((err) => wlog.error('heartbeat failed', { err }));
+        }, config.heartbeatMs).unref(),
+      );
+      wlog.info('worker started', { concurrency: config.workerConcurrency });
+      wake();
+    },
+
+    async shutdown(graceMs) {
+      accepting = false;
+      for (const t of timers) clearInterval(t);
+      for (const u of unsubscribe) u();
+      if (active.size) {
+        wlog.info('waiting for running jobs', { running: active.size, graceMs });
+        const all = Promise.all([...active.values()].map((a) => a.finished));
+        const timedOut = await Promise.race([all.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), graceMs).unref())]);
+        if (timedOut) {
+          const final: FinalState = { status: 'failed', exitCode: null, error: 'killed at worker shutdown' };
+          await Promise.all([...active.keys()].map((jobId) => stopLocal(jobId, final)));
+        }
+      }
+      await queue.onIdle();
+      await liveness.unregister().catch(() => {});
+    },
+  };
+}

@@ -1,0 +1,141 @@
+import type { JobLogs, JobStats } from '../../services/jobs.js';
+import { builder } from '../builder.js';
+import { requireViewer } from '../context.js';
+import { present } from '../input.js';
+
+export const JobStatusEnum = builder.enumType('JobStatus', {
+  values: {
+    PENDING: { value: 'pending' },
+    RUNNING: { value: 'running' },
+    SUCCESS: { value: 'success' },
+    FAILED: { value: 'failed' },
+    CANCELED: { value: 'canceled' },
+  } as const,
+});
+
+type StatusValue = 'pending' | 'running' | 'success' | 'failed' | 'canceled';
+
+const JobLogsType = builder.objectRef<JobLogs>('JobLogs').implement({
+  fields: (t) => ({
+    jobId: t.exposeID('jobId'),
+    status: t.field({ type: JobStatusEnum, resolve: (l) => l.status as StatusValue }),
+    exitCode: t.exposeInt('exitCode', { nullable: true }),
+    stdout: t.exposeString('stdout'),
+    stderr: t.exposeString('stderr'),
+    stdoutTruncated: t.exposeBoolean('stdoutTruncated'),
+    stderrTruncated: t.exposeBoolean('stderrTruncated'),
+  }),
+});
+
+export const JobType = builder.prismaObject('Job', {
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    name: t.exposeString('name'),
+    command: t.stringList({ resolve: (j) => JSON.parse(j.command) as string[] }),
+    workingDir: t.exposeString('workingDir'),
+    env: t.field({ type: 'JSONObject', resolve: (j) => JSON.parse(j.env) as Record<string, unknown> }),
+    payload: t.field({ type: 'JSONObject', nullable: true, resolve: (j) => (j.payload ? (JSON.parse(j.payload) as Record<string, unknown>) : null) }),
+    status: t.field({ type: JobStatusEnum, resolve: (j) => j.status as StatusValue }),
+    exitCode: t.exposeInt('exitCode', { nullable: true }),
+    error: t.exposeString('error', { nullable: true }),
+    ownerId: t.exposeID('ownerId'),
+    batchId: t.exposeID('batchId', { nullable: true }),
+    timeoutSeconds: t.exposeInt('timeoutSeconds', { nullable: true }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    startedAt: t.expose('startedAt', { type: 'DateTime', nullable: true }),
+    finishedAt: t.expose('finishedAt', { type: 'DateTime', nullable: true }),
+    stdoutTruncated: t.exposeBoolean('stdoutTruncated'),
+    stderrTruncated: t.exposeBoolean('stderrTruncated'),
+    logs: t.field({
+      type: JobLogsType,
+      description: 'Stored output; a CONFLICT error while the job is pending or running.',
+      complexity: 20,
+      resolve: (j, _args, ctx) => ctx.services.jobs.logs(requireViewer(ctx), j.id),
+    }),
+  }),
+});
+
+const JobStatsType = builder.objectRef<JobStats>('JobStats').implement({
+  fields: (t) => ({
+    pending: t.exposeInt('pending'),
+    running: t.exposeInt('running'),
+    success: t.exposeInt('success'),
+    failed: t.exposeInt('failed'),
+    canceled: t.exposeInt('canceled'),
+    total: t.exposeInt('total'),
+  }),
+});
+
+const SubmitJobInput = builder.inputType('SubmitJobInput', {
+  fields: (t) => ({
+    name: t.string({ required: true }),
+    command: t.stringList({ required: true, description: 'argv: the program, then its arguments; never run through a shell' }),
+    workingDir: t.string({ description: 'An existing directory inside JOBS_ALLOWED_ROOTS; omitted, the job gets a fresh one' }),
+    env: t.field({ type: 'JSONObject', description: 'Variable name to string value' }),
+    payload: t.field({ type: 'JSONObject', description: 'Stored and returned verbatim' }),
+    timeoutSeconds: t.int(),
+  }),
+});
+
+export const ForceCompleteInput = builder.inputType('ForceCompleteInput', {
+  fields: (t) => ({
+    status: t.field({ type: JobStatusEnum, required: true, description: 'SUCCESS, FAILED or CANCELED' }),
+    stdout: t.string(),
+    stderr: t.string(),
+    exitCode: t.int(),
+  }),
+});
+
+builder.queryFields((t) => ({
+  job: t.field({
+    type: JobType,
+    authScopes: { authenticated: true },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_root, { id }, ctx) => ctx.services.jobs.get(requireViewer(ctx), String(id)),
+  }),
+  jobs: t.connection({
+    type: JobType,
+    authScopes: { authenticated: true },
+    description: 'Your jobs (admins: all), oldest first.',
+    args: { status: t.arg({ type: JobStatusEnum }), batchId: t.arg.id() },
+    complexity: (args) => ({ field: 1, multiplier: Math.min(args.first ?? 100, 1000) / 10 }),
+    resolve: (_root, args, ctx) =>
+      ctx.services.jobs.list(requireViewer(ctx), { status: args.status, batchId: args.batchId ? String(args.batchId) : null, first: args.first, after: args.after }),
+  }),
+  jobStats: t.field({
+    type: JobStatsType,
+    authScopes: { authenticated: true },
+    resolve: (_root, _args, ctx) => ctx.services.jobs.stats(requireViewer(ctx)),
+  }),
+}));
+
+builder.mutationFields((t) => ({
+  submitJob: t.field({
+    type: JobType,
+    authScopes: { authenticated: true },
+    args: { input: t.arg({ type: SubmitJobInput, required: true }) },
+    resolve: (_root, { input }, ctx) => ctx.services.jobs.submit(requireViewer(ctx), present(input)),
+  }),
+  cancelJob: t.field({
+    type: JobType,
+    authScopes: { authenticated: true },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_root, { id }, ctx) => ctx.services.jobs.cancel(requireViewer(ctx), String(id)),
+  }),
+  forceCompleteJob: t.field({
+    type: JobType,
+    authScopes: { authenticated: true },
+    args: { id: t.arg.id({ required: true }), input: t.arg({ type: ForceCompleteInput, required: true }) },
+    resolve: (_root, { id, input }, ctx) => ctx.services.jobs.forceComplete(requireViewer(ctx), String(id), present(input)),
+  }),
+  purgeJob: t.field({
+    type: 'Boolean',
+    authScopes: { authenticated: true },
+    description: 'Removes a terminal job and all its output; true when done.',
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (_root, { id }, ctx) => {
+      await ctx.services.jobs.purge(requireViewer(ctx), String(id));
+      return true;
+    },
+  }),
+}));

@@ -1,0 +1,214 @@
+// Jobs: submission, visibility, listing, stats, logs, cancel, force-complete
+// and purge. Stopping a running process is delegated to JobControl (the
+// engine, local or on another worker); everything else is rows.
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Job } from '../generated/sqlite/client.js';
+import { Conflict, Forbidden, NotFound } from '../errors.js';
+import type { EventBus } from '../events/bus.js';
+import type { ServiceDeps, Viewer } from './deps.js';
+import { isId, newId } from './ids.js';
+import { isTerminal, prepareJob, submitJobInput, JOB_STATUSES, type JobStatus } from './jobSpec.js';
+import { afterWhere, ORDER, pageSize, toPage, type Page } from './paging.js';
+import { parseInput } from './validation.js';
+import { z } from 'zod';
+
+export interface FinalState {
+  status: 'success' | 'failed' | 'canceled';
+  exitCode: number | null;
+  error: string | null;
+}
+
+/** Implemented by the engine (engine/control.ts). */
+export interface JobControl {
+  /** Something may be claimable now. */
+  wake(): void;
+  /** Stops a running job wherever it runs; resolves once it is terminal with `final` recorded. */
+  stop(jobId: string, final: FinalState): Promise<void>;
+}
+
+export interface JobLogs {
+  jobId: string;
+  status: string;
+  exitCode: number | null;
+  stdout: string;
+  stderr: string;
+  stdoutTruncated: boolean;
+  stderrTruncated: boolean;
+}
+
+export type JobStats = Record<JobStatus, number> & { total: number };
+
+export const forceCompleteInput = z.strictObject({
+  status: z.enum(['success', 'failed', 'canceled']),
+  stdout: z.string().nullish(),
+  stderr: z.string().nullish(),
+  exitCode: z.number().int().min(-2147483648).max(2147483647).nullish(),
+});
+
+const LOG_PIECE = 64 * 1024;
+
+export function createJobService({ db, config, log }: ServiceDeps, bus: EventBus, control: JobControl) {
+  const prisma = db.prisma;
+
+  const announce = (job: Pick<Job, 'id' | 'ownerId' | 'batchId' | 'status'>) =>
+    bus.publish('job.changed', { jobId: job.id, ownerId: job.ownerId, batchId: job.batchId, status: job.status }, job.id);
+
+  /** The job if the viewer may see it; NotFound exactly as if it did not exist otherwise. */
+  async function visible(viewer: Viewer, id: string): Promise<Job> {
+    const job = isId(id) ? await prisma.job.findUnique({ where: { id } }) : null;
+    if (!job || (viewer.role !== 'admin' && job.ownerId !== viewer.id)) throw new NotFound('Job');
+    return job;
+  }
+
+  const scope = (viewer: Viewer) => (viewer.role === 'admin' ? {} : { ownerId: viewer.id });
+
+  function requireWriter(viewer: Viewer, action: string) {
+    if (viewer.role === 'viewer') throw new Forbidden(`Viewers cannot ${action} jobs`);
+  }
+
+  function requireAdmin(viewer: Viewer) {
+    if (viewer.role !== 'admin') throw new Forbidden('Only admins can force-complete jobs');
+  }
+
+  /** Replaces one stream's stored output (force-complete overrides). */
+  async function replaceOutput(job: Job, stream: 'stdout' | 'stderr', text: string) {
+    const bytes = Buffer.from(text, 'utf8');
+    const kept = bytes.subarray(0, config.maxLogBytes).toString('utf8');
+    const truncated = bytes.length > config.maxLogBytes;
+    await prisma.$transaction(async (tx) => {
+      const last = await tx.jobLogChunk.findFirst({ where: { jobId: job.id }, orderBy: { seq: 'desc' }, select: { seq: true } });
+      let seq = last?.seq ?? 0;
+      await tx.jobLogChunk.deleteMany({ where: { jobId: job.id, stream } });
+      const rows = [];
+      for (let i = 0; i < kept.length; i += LOG_PIECE) rows.push({ jobId: job.id, seq: ++seq, stream, data: kept.slice(i, i + LOG_PIECE), at: new Date() });
+      if (rows.length) await tx.jobLogChunk.createMany({ data: rows });
+      await tx.job.update({
+        where: { id: job.id },
+        data: stream === 'stdout' ? { stdoutBytes: Buffer.byteLength(kept), stdoutTruncated: truncated } : { stderrBytes: Buffer.byteLength(kept), stderrTruncated: truncated },
+      });
+    });
+  }
+
+  return {
+    visible,
+
+    async submit(viewer: Viewer, raw: unknown): Promise<Job> {
+      requireWriter(viewer, 'submit');
+      const input = parseInput(submitJobInput, raw);
+      const prepared = prepareJob(input, config.jobsAllowedRoots);
+      const id = newId();
+      const job = await prisma.job.create({
+        data: {
+          ...prepared,
+          id,
+          workingDir: prepared.workingDir ?? join(config.dataDir, 'runs', id),
+          ownsWorkingDir: prepared.workingDir === null,
+          status: 'pending',
+          ownerId: viewer.id,
+        },
+      });
+      log.debug('job submitted', { jobId: id, ownerId: viewer.id });
+      announce(job);
+      control.wake();
+      return job;
+    },
+
+    get: visible,
+
+    async list(viewer: Viewer, args: { status?: string | null; batchId?: string | null; first?: number | null; after?: string | null }): Promise<Page<Job>> {
+      const size = pageSize(args.first);
+      if (args.batchId && !isId(args.batchId)) return toPage([], size, false);
+      const rows = await prisma.job.findMany({
+        where: {
+          ...scope(viewer),
+          ...(args.status && { status: args.status }),
+          ...(args.batchId && { batchId: args.batchId }),
+          ...afterWhere(args.after),
+        },
+        orderBy: ORDER,
+        take: size + 1,
+      });
+      return toPage(rows, size, Boolean(args.after));
+    },
+
+    async stats(viewer: Viewer, batchId?: string): Promise<JobStats> {
+      const groups = await prisma.job.groupBy({ by: ['status'], where: { ...scope(viewer), ...(batchId && { batchId }) }, _count: { _all: true } });
+      const stats = Object.fromEntries(JOB_STATUSES.map((s) => [s, 0])) as JobStats;
+      stats.total = 0;
+      for (const g of groups) {
+        if ((JOB_STATUSES as readonly string[]).includes(g.status)) stats[g.status as JobStatus] = g._count._all;
+        stats.total += g._count._all;
+      }
+      return stats;
+    },
+
+    async logs(viewer: Viewer, id: string): Promise<JobLogs> {
+      const job = await visible(viewer, id);
+      if (!isTerminal(job.status)) throw new Conflict(`Logs are not ready: the job is ${job.status}; retry once it has finished`);
+      const chunks = await prisma.jobLogChunk.findMany({ where: { jobId: id }, orderBy: { seq: 'asc' }, select: { stream: true, data: true } });
+      const out: string[] = [];
+      const err: string[] = [];
+      for (const c of chunks) (c.stream === 'stderr' ? err : out).push(c.data);
+      return {
+        jobId: job.id,
+        status: job.status,
+        exitCode: job.exitCode,
+        stdout: out.join(''),
+        stderr: err.join(''),
+        stdoutTruncated: job.stdoutTruncated,
+        stderrTruncated: job.stderrTruncated,
+      };
+    },
+
+    async cancel(viewer: Viewer, id: string): Promise<Job> {
+      const job = await visible(viewer, id);
+      requireWriter(viewer, 'cancel');
+      if (isTerminal(job.status)) throw new Conflict(`Job is already ${job.status}`);
+      const final: FinalState = { status: 'canceled', exitCode: null, error: 'canceled' };
+      const { count } = await prisma.job.updateMany({ where: { id, status: 'pending' }, data: { ...final, finishedAt: new Date() } });
+      if (count === 0) await control.stop(id, final);
+      const after = await prisma.job.findUniqueOrThrow({ where: { id } });
+      if (count) {
+        announce(after);
+        control.wake();
+      }
+      return after;
+    },
+
+    async forceComplete(viewer: Viewer, id: string, raw: unknown): Promise<Job> {
+      const job = await visible(viewer, id);
+      requireAdmin(viewer);
+      const input = parseInput(forceCompleteInput, raw);
+      if (isTerminal(job.status)) throw new Conflict(`Job is already ${job.status}`);
+      const final: FinalState = {
+        status: input.status,
+        exitCode: input.exitCode ?? (input.status === 'success' ? 0 : null),
+        error: input.status === 'success' ? null : `force-completed as ${input.status} by an admin`,
+      };
+      const { count } = await prisma.job.updateMany({ where: { id, status: 'pending' }, data: { ...final, finishedAt: new Date() } });
+      if (count === 0) await control.stop(id, final);
+      let after = await prisma.job.findUniqueOrThrow({ where: { id } });
+      if (input.stdout != null) await replaceOutput(after, 'stdout', input.stdout);
+      if (input.stderr != null) await replaceOutput(after, 'stderr', input.stderr);
+      if (input.stdout != null || input.stderr != null) after = await prisma.job.findUniqueOrThrow({ where: { id } });
+      log.info('job force-completed', { jobId: id, status: input.status, by: viewer.id });
+      if (count) {
+        announce(after);
+        control.wake();
+      }
+      return after;
+    },
+
+    async purge(viewer: Viewer, id: string): Promise<void> {
+      const job = await visible(viewer, id);
+      requireWriter(viewer, 'purge');
+      if (!isTerminal(job.status)) throw new Conflict(`Job is ${job.status}; cancel it or wait for it to finish before purging`);
+      await prisma.job.delete({ where: { id } });
+      if (job.ownsWorkingDir) await rm(job.workingDir, { recursive: true, force: true });
+      log.info('job purged', { jobId: id, by: viewer.id });
+    },
+  };
+}
+
+export type JobService = ReturnType<typeof createJobService>;
