@@ -18,17 +18,19 @@ function config(): Config {
   }
 }
 
-async function serve() {
+async function serve(role: { worker: boolean; http: boolean }) {
   const cfg = config();
   const log = createLogger(cfg.logLevel);
   const { buildApp } = await import('./server.js');
-  const app = await buildApp(cfg, { log });
+  const app = await buildApp(cfg, { log, ...role });
   await app.start();
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log.info('shutting down', { signal });
+    log.info('shutting down', { signal, graceSeconds: cfg.shutdownGraceMs / 1000 });
+    // A second signal while waiting for jobs means: stop now.
+    process.once(signal, () => process.exit(130));
     await app.stop();
     process.exit(0);
   };
@@ -71,7 +73,8 @@ async function createUser(args: string[]) {
 
 const [command = 'serve', ...rest] = process.argv.slice(2);
 const run: Record<string, () => Promise<void>> = {
-  serve,
+  serve: () => serve({ worker: !rest.includes('--no-worker'), http: true }),
+  worker: () => serve({ worker: true, http: false }),
   migrate,
   'create-user': () => createUser(rest),
 };

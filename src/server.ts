@@ -28,6 +28,8 @@ export interface AppOptions {
   log?: Logger;
   /** Run jobs in this process (default true); false for `serve --no-worker`. */
   worker?: boolean;
+  /** Serve HTTP (default true); false for the `worker` role. */
+  http?: boolean;
 }
 
 export interface App {
@@ -37,7 +39,7 @@ export interface App {
   readonly log: Logger;
   readonly bus: EventBus;
   readonly worker: Worker | null;
-  /** Listens on config.port (0 = ephemeral); resolves with the base URL. */
+  /** Listens on config.port (0 = ephemeral); resolves with the base URL ('' without HTTP). */
   start(): Promise<string>;
   /** Stops claiming, lets running jobs finish for graceMs (default SHUTDOWN_GRACE_SECONDS), then closes. */
   stop(graceMs?: number): Promise<void>;
@@ -154,6 +156,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     worker,
     async start() {
       await worker?.start();
+      if (options.http === false) return '';
       server = createServer((req, res) => void handle(req, res));
       server.headersTimeout = 30_000;
       server.requestTimeout = 120_000;

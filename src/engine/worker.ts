@@ -44,7 +44,7 @@ export function createWorker(db: Database, config: Config, bus: EventBus, log: L
   const fairness = new Fairness();
   const liveness = createLiveness(db, bus, wlog, id, config.heartbeatMs);
   let accepting = false;
-  let passRunning = false;
+  let passRunning: Promise<void> | null = null;
   let passAgain = false;
   const timers: NodeJS.Timeout[] = [];
   const unsubscribe: (() => void)[] = [];
@@ -114,7 +114,6 @@ export function createWorker(db: Database, config: Config, bus: EventBus, log: L
   }
 
   async function pass() {
-    passRunning = true;
     try {
       do {
         passAgain = false;
@@ -129,7 +128,7 @@ export function createWorker(db: Database, config: Config, bus: EventBus, log: L
     } catch (err) {
       wlog.error('dispatch pass failed', { err });
     } finally {
-      passRunning = false;
+      passRunning = null;
     }
   }
 
@@ -139,7 +138,7 @@ export function createWorker(db: Database, config: Config, bus: EventBus, log: L
       passAgain = true;
       return;
     }
-    void pass();
+    passRunning = pass();
   }
 
   async function stopLocal(jobId: string, final: FinalState): Promise<boolean> {
@@ -181,6 +180,7 @@ export function createWorker(db: Database, config: Config, bus: EventBus, log: L
       accepting = false;
       for (const t of timers) clearInterval(t);
       for (const u of unsubscribe) u();
+      await passRunning;
       if (active.size) {
         wlog.info('waiting for running jobs', { running: active.size, graceMs });
         const all = Promise.all([...active.values()].map((a) => a.finished));

@@ -7,5 +7,6 @@ import './types/user.js';
 import './types/limits.js';
 import './types/health.js';
 import './types/job.js';
+import './types/batch.js';
 
 export const schema = builder.toSchema({ sortSchema: false });

@@ -3,7 +3,7 @@
 import * as Ops from './operations/generated.js';
 import { route, type Route } from './route.js';
 import * as S from './schemas.js';
-import { jobLogsRead, jobRead, limitsRead, roleEnum, statusEnum, userRead } from './shapes.js';
+import { batchRead, batchWithJobsRead, jobLogsRead, jobRead, limitsRead, roleEnum, statusEnum, submitJobInput, userRead } from './shapes.js';
 
 type Role = 'admin' | 'operator' | 'viewer';
 
@@ -31,12 +31,7 @@ export const routes: Route[] = [
     summary: 'Submit a job (runs as soon as the caller\'s limit and a worker slot allow)',
     document: Ops.SubmitJobDocument,
     body: { schema: S.JobCreate },
-    variables: ({ body }) => ({
-      input: {
-        name: body.name, command: body.command, workingDir: body.working_dir, env: body.env,
-        payload: body.payload, timeoutSeconds: body.timeout_seconds,
-      },
-    }),
+    variables: ({ body }) => ({ input: submitJobInput(body) }),
     status: 202,
     response: { schema: S.JobRead, map: (d) => jobRead(d.submitJob) },
   }),
@@ -102,6 +97,58 @@ export const routes: Route[] = [
     method: 'DELETE', path: '/jobs/{id}/purge', tag: 'jobs', auth: true,
     summary: 'Remove a finished job and all its output',
     document: Ops.PurgeJobDocument,
+    variables: ({ path }) => ({ id: path.id! }),
+    status: 204,
+  }),
+
+  route({
+    method: 'POST', path: '/job-batches', tag: 'batches', auth: true,
+    summary: 'Create a batch and its jobs in one transaction (all or nothing)',
+    document: Ops.CreateBatchDocument,
+    body: { schema: S.BatchCreate },
+    variables: ({ body }) => ({ input: { name: body.name, description: body.description, jobs: body.jobs.map(submitJobInput) } }),
+    status: 201,
+    response: { schema: S.BatchWithJobsRead, map: (d) => batchWithJobsRead(d.createBatch) },
+  }),
+  route({
+    method: 'GET', path: '/job-batches', tag: 'batches', auth: true,
+    summary: 'List your batches (admins: all), oldest first, without their jobs',
+    document: Ops.BatchesDocument,
+    query: S.BatchListQuery,
+    variables: ({ query }) => ({ first: query.limit ?? 1000, after: query.after }),
+    status: 200,
+    response: { schema: S.BatchRead.array(), map: (d) => d.batches.edges.map((e) => batchRead(e.node)) },
+    headers: (d): Record<string, string> => (d.batches.pageInfo.hasNextPage && d.batches.pageInfo.endCursor ? { 'X-Next-Cursor': d.batches.pageInfo.endCursor } : {}),
+  }),
+  route({
+    method: 'GET', path: '/job-batches/{id}', tag: 'batches', auth: true,
+    summary: 'Get a batch with its jobs in submission order',
+    document: Ops.BatchDocument,
+    variables: ({ path }) => ({ id: path.id! }),
+    status: 200,
+    response: { schema: S.BatchWithJobsRead, map: (d) => batchWithJobsRead(d.batch) },
+  }),
+  route({
+    method: 'POST', path: '/job-batches/{id}/cancel', tag: 'batches', auth: true,
+    summary: 'Cancel every pending or running job of the batch',
+    document: Ops.CancelBatchDocument,
+    variables: ({ path }) => ({ id: path.id! }),
+    status: 200,
+    response: { schema: S.BatchWithJobsRead, map: (d) => batchWithJobsRead(d.cancelBatch) },
+  }),
+  route({
+    method: 'POST', path: '/job-batches/{id}/force-complete', tag: 'batches', auth: true, admin: true,
+    summary: 'Give every non-terminal job of the batch the given status',
+    document: Ops.ForceCompleteBatchDocument,
+    body: { schema: S.BatchForceComplete },
+    variables: ({ path, body }) => ({ id: path.id!, input: { status: statusEnum(body.status) } }),
+    status: 200,
+    response: { schema: S.BatchWithJobsRead, map: (d) => batchWithJobsRead(d.forceCompleteBatch) },
+  }),
+  route({
+    method: 'DELETE', path: '/job-batches/{id}', tag: 'batches', auth: true,
+    summary: 'Delete a batch, its jobs and their output (409 while any job is not finished)',
+    document: Ops.DeleteBatchDocument,
     variables: ({ path }) => ({ id: path.id! }),
     status: 204,
   }),

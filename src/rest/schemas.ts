@@ -122,3 +122,28 @@ export const ForceComplete = z.strictObject({
   stderr: z.string().nullish(),
   exit_code: z.number().int().min(-2147483648).max(2147483647).nullish(),
 });
+
+export const BatchCreate = z.strictObject({
+  name: z.string().min(1).max(200),
+  description: z.string().max(2000).nullish(),
+  jobs: z.array(JobCreate).min(1).max(1000).meta({ description: '1 to 1000 jobs; if any is invalid, nothing is created' }),
+});
+
+export const BatchRead = z.object({
+  id: z.string(),
+  name: z.string(),
+  description: z.string().nullable(),
+  owner_id: z.string(),
+  created_at: timestamp,
+  status,
+  job_counts: JobStatsRead,
+});
+
+export const BatchWithJobsRead = BatchRead.extend({ jobs: z.array(JobRead) });
+
+export const BatchListQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(1000).optional().meta({ description: 'Page size (default and maximum 1000); X-Next-Cursor names the next page' }),
+  after: cursor.optional(),
+});
+
+export const BatchForceComplete = z.strictObject({ status: z.enum(['success', 'failed', 'canceled']) });

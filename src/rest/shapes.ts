@@ -2,7 +2,7 @@
 // type so user data inside env/payload is never renamed.
 import type { z } from 'zod';
 import type * as Ops from './operations/generated.js';
-import type { JobRead, LimitsRead, UserRead } from './schemas.js';
+import type { BatchRead, JobCreate, JobRead, LimitsRead, UserRead } from './schemas.js';
 
 export const userRead = (u: Ops.UserFieldsFragment): z.infer<typeof UserRead> => ({
   id: u.id,
@@ -51,4 +51,21 @@ export const jobLogsRead = (l: NonNullable<Ops.JobLogsQuery['job']>['logs']) => 
   stderr: l.stderr,
   stdout_truncated: l.stdoutTruncated,
   stderr_truncated: l.stderrTruncated,
+});
+
+export const batchRead = (b: Ops.BatchFieldsFragment): z.infer<typeof BatchRead> => ({
+  id: b.id,
+  name: b.name,
+  description: b.description,
+  owner_id: b.ownerId,
+  created_at: b.createdAt,
+  status: lower(b.status),
+  job_counts: b.jobCounts,
+});
+
+export const batchWithJobsRead = (b: Ops.BatchWithJobsFragment) => ({ ...batchRead(b), jobs: b.jobs.map(jobRead) });
+
+/** REST JobCreate (snake_case) to the GraphQL SubmitJobInput. */
+export const submitJobInput = (j: z.infer<typeof JobCreate>): Ops.SubmitJobInput => ({
+  name: j.name, command: j.command, workingDir: j.working_dir, env: j.env, payload: j.payload, timeoutSeconds: j.timeout_seconds,
 });

@@ -1,6 +1,7 @@
 import type { TokenIssuer } from '../auth/tokens.js';
 import type { EventBus } from '../events/bus.js';
 import { createAuthService } from './auth.js';
+import { createBatchService } from './batches.js';
 import type { ServiceDeps } from './deps.js';
 import { createHealthService } from './health.js';
 import { createJobService, type JobControl } from './jobs.js';
@@ -22,6 +23,7 @@ export function createServices(deps: ServiceDeps, tokens: TokenIssuer, wiring: S
     users: createUserService(deps, rescheduled),
     limits: createLimitsService(deps, rescheduled),
     jobs: createJobService(deps, wiring.bus, wiring.control),
+    batches: createBatchService(deps, wiring.bus, wiring.control),
     health: createHealthService(deps, wiring.version, wiring.pingRedis),
   };
 }

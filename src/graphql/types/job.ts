@@ -55,7 +55,7 @@ export const JobType = builder.prismaObject('Job', {
   }),
 });
 
-const JobStatsType = builder.objectRef<JobStats>('JobStats').implement({
+export const JobStatsType = builder.objectRef<JobStats>('JobStats').implement({
   fields: (t) => ({
     pending: t.exposeInt('pending'),
     running: t.exposeInt('running'),
@@ -66,7 +66,7 @@ const JobStatsType = builder.objectRef<JobStats>('JobStats').implement({
   }),
 });
 
-const SubmitJobInput = builder.inputType('SubmitJobInput', {
+export const SubmitJobInput = builder.inputType('SubmitJobInput', {
   fields: (t) => ({
     name: t.string({ required: true }),
     command: t.stringList({ required: true, description: 'argv: the program, then its arguments; never run through a shell' }),

@@ -1,0 +1,93 @@
+import type { BatchView } from '../../services/batches.js';
+import { builder } from '../builder.js';
+import { requireViewer } from '../context.js';
+import { present } from '../input.js';
+import { JobStatsType, JobStatusEnum, JobType, SubmitJobInput } from './job.js';
+
+const BatchStatusEnum = builder.enumType('BatchStatus', {
+  values: {
+    PENDING: { value: 'pending' },
+    RUNNING: { value: 'running' },
+    SUCCESS: { value: 'success' },
+    FAILED: { value: 'failed' },
+    CANCELED: { value: 'canceled' },
+  } as const,
+});
+
+const BatchType = builder.objectRef<BatchView>('Batch').implement({
+  description: 'A named group of jobs submitted together; status is derived from its jobs.',
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    name: t.exposeString('name'),
+    description: t.exposeString('description', { nullable: true }),
+    ownerId: t.exposeID('ownerId'),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    status: t.field({ type: BatchStatusEnum, resolve: (b) => b.status }),
+    jobCounts: t.field({ type: JobStatsType, resolve: (b) => b.jobCounts }),
+    jobs: t.field({
+      type: [JobType],
+      description: 'Every job of the batch, in submission order.',
+      complexity: { field: 5, multiplier: 10 },
+      resolve: (b, _args, ctx) => ctx.services.batches.jobsOf(b.id),
+    }),
+  }),
+});
+
+const CreateBatchInput = builder.inputType('CreateBatchInput', {
+  fields: (t) => ({
+    name: t.string({ required: true }),
+    description: t.string(),
+    jobs: t.field({ type: [SubmitJobInput], required: true, description: '1 to 1000 jobs; if any is invalid, nothing is created' }),
+  }),
+});
+
+const ForceCompleteBatchInput = builder.inputType('ForceCompleteBatchInput', {
+  fields: (t) => ({ status: t.field({ type: JobStatusEnum, required: true, description: 'SUCCESS, FAILED or CANCELED' }) }),
+});
+
+builder.queryFields((t) => ({
+  batch: t.field({
+    type: BatchType,
+    authScopes: { authenticated: true },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_root, { id }, ctx) => ctx.services.batches.get(requireViewer(ctx), String(id)),
+  }),
+  batches: t.connection({
+    type: BatchType,
+    authScopes: { authenticated: true },
+    description: 'Your batches (admins: all), oldest first.',
+    resolve: (_root, args, ctx) => ctx.services.batches.list(requireViewer(ctx), { first: args.first, after: args.after }),
+  }),
+}));
+
+builder.mutationFields((t) => ({
+  createBatch: t.field({
+    type: BatchType,
+    authScopes: { authenticated: true },
+    args: { input: t.arg({ type: CreateBatchInput, required: true }) },
+    resolve: (_root, { input }, ctx) =>
+      ctx.services.batches.create(requireViewer(ctx), { ...present(input), jobs: input.jobs.map((j) => present(j)) }),
+  }),
+  cancelBatch: t.field({
+    type: BatchType,
+    authScopes: { authenticated: true },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_root, { id }, ctx) => ctx.services.batches.cancel(requireViewer(ctx), String(id)),
+  }),
+  forceCompleteBatch: t.field({
+    type: BatchType,
+    authScopes: { authenticated: true },
+    args: { id: t.arg.id({ required: true }), input: t.arg({ type: ForceCompleteBatchInput, required: true }) },
+    resolve: (_root, { id, input }, ctx) => ctx.services.batches.forceComplete(requireViewer(ctx), String(id), { status: input.status }),
+  }),
+  deleteBatch: t.field({
+    type: 'Boolean',
+    authScopes: { authenticated: true },
+    description: 'Removes a batch whose jobs are all terminal, with its jobs and their output.',
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (_root, { id }, ctx) => {
+      await ctx.services.batches.remove(requireViewer(ctx), String(id));
+      return true;
+    },
+  }),
+}));

@@ -1,0 +1,177 @@
+// Batches: up to 1000 jobs created in one transaction (all or nothing), a
+// status derived from their jobs, and cancel/force-complete/delete over all
+// of them. Jobs of a batch are ordinary jobs: same limits, same fairness.
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import type { Batch, Job } from '../generated/sqlite/client.js';
+import { Conflict, Forbidden, NotFound } from '../errors.js';
+import type { EventBus } from '../events/bus.js';
+import type { ServiceDeps, Viewer } from './deps.js';
+import { isId, newId } from './ids.js';
+import type { FinalState, JobControl, JobStats } from './jobs.js';
+import { JOB_STATUSES, prepareJob, submitJobInput, type JobStatus } from './jobSpec.js';
+import { afterWhere, ORDER, pageSize, toPage, type Page } from './paging.js';
+import { parseInput } from './validation.js';
+
+export const MAX_BATCH_JOBS = 1000;
+
+export const createBatchInput = z.strictObject({
+  name: z.string().min(1).max(200),
+  description: z.string().max(2000).nullish(),
+  jobs: z.array(submitJobInput).min(1).max(MAX_BATCH_JOBS),
+});
+
+export const forceCompleteBatchInput = z.strictObject({ status: z.enum(['success', 'failed', 'canceled']) });
+
+export type BatchStatus = 'pending' | 'running' | 'success' | 'failed' | 'canceled';
+
+export interface BatchView extends Batch {
+  jobCounts: JobStats;
+  status: BatchStatus;
+}
+
+export function batchStatus(c: JobStats): BatchStatus {
+  const ended = c.success + c.failed + c.canceled;
+  if (c.running > 0 || (c.pending > 0 && ended > 0)) return 'running';
+  if (c.pending > 0 || c.total === 0) return 'pending';
+  if (c.failed > 0) return 'failed';
+  if (c.canceled > 0) return 'canceled';
+  return 'success';
+}
+
+const emptyCounts = (): JobStats => ({ ...(Object.fromEntries(JOB_STATUSES.map((s) => [s, 0])) as Record<JobStatus, number>), total: 0 });
+
+export function createBatchService({ db, config, log }: ServiceDeps, bus: EventBus, control: JobControl) {
+  const prisma = db.prisma;
+
+  async function countsFor(batchIds: string[]): Promise<Map<string, JobStats>> {
+    const map = new Map(batchIds.map((id) => [id, emptyCounts()]));
+    if (batchIds.length === 0) return map;
+    const groups = await prisma.job.groupBy({ by: ['batchId', 'status'], where: { batchId: { in: batchIds } }, _count: { _all: true } });
+    for (const g of groups) {
+      const c = map.get(g.batchId!)!;
+      c[g.status as JobStatus] = g._count._all;
+      c.total += g._count._all;
+    }
+    return map;
+  }
+
+  async function withCounts(batches: Batch[]): Promise<BatchView[]> {
+    const counts = await countsFor(batches.map((b) => b.id));
+    return batches.map((b) => {
+      const jobCounts = counts.get(b.id)!;
+      return { ...b, jobCounts, status: batchStatus(jobCounts) };
+    });
+  }
+
+  async function visible(viewer: Viewer, id: string): Promise<Batch> {
+    const batch = isId(id) ? await prisma.batch.findUnique({ where: { id } }) : null;
+    if (!batch || (viewer.role !== 'admin' && batch.ownerId !== viewer.id)) throw new NotFound('Batch');
+    return batch;
+  }
+
+  function requireWriter(viewer: Viewer, action: string) {
+    if (viewer.role === 'viewer') throw new Forbidden(`Viewers cannot ${action} batches`);
+  }
+
+  /** Stops every non-terminal job of the batch with `final`; pending ones at once. */
+  async function finishAll(batch: Batch, final: FinalState) {
+    const pending = await prisma.job.findMany({ where: { batchId: batch.id, status: 'pending' }, select: { id: true } });
+    await prisma.job.updateMany({ where: { batchId: batch.id, status: 'pending' }, data: { ...final, finishedAt: new Date() } });
+    for (const j of pending) bus.publish('job.changed', { jobId: j.id, ownerId: batch.ownerId, batchId: batch.id, status: final.status }, j.id);
+    const running = await prisma.job.findMany({ where: { batchId: batch.id, status: 'running' }, select: { id: true } });
+    await Promise.all(running.map((j) => control.stop(j.id, final)));
+    // Jobs claimed between the two reads are running now; one more sweep.
+    const late = await prisma.job.findMany({ where: { batchId: batch.id, status: { in: ['pending', 'running'] } }, select: { id: true, status: true } });
+    for (const j of late) {
+      const { count } = await prisma.job.updateMany({ where: { id: j.id, status: 'pending' }, data: { ...final, finishedAt: new Date() } });
+      if (count === 0) await control.stop(j.id, final);
+      else bus.publish('job.changed', { jobId: j.id, ownerId: batch.ownerId, batchId: batch.id, status: final.status }, j.id);
+    }
+    control.wake();
+  }
+
+  return {
+    visible,
+
+    async jobsOf(batchId: string): Promise<Job[]> {
+      return prisma.job.findMany({ where: { batchId }, orderBy: ORDER });
+    },
+
+    async create(viewer: Viewer, raw: unknown): Promise<BatchView> {
+      requireWriter(viewer, 'create');
+      const input = parseInput(createBatchInput, raw);
+      const prepared = input.jobs.map((j, i) => prepareJob(j, config.jobsAllowedRoots, `jobs[${i}]: `));
+      const batchId = newId();
+      const createdAt = new Date();
+      // One timestamp for all; UUIDv7 ids increase within it, so (created_at, id) keeps submission order.
+      const rows = prepared.map((p) => {
+        const id = newId();
+        return {
+          ...p,
+          id,
+          workingDir: p.workingDir ?? join(config.dataDir, 'runs', id),
+          ownsWorkingDir: p.workingDir === null,
+          status: 'pending',
+          ownerId: viewer.id,
+          batchId,
+          createdAt,
+        };
+      });
+      const batch = await prisma.$transaction(async (tx) => {
+        const b = await tx.batch.create({ data: { id: batchId, name: input.name, description: input.description ?? null, ownerId: viewer.id, createdAt } });
+        await tx.job.createMany({ data: rows });
+        return b;
+      });
+      log.info('batch created', { batchId, jobs: rows.length, ownerId: viewer.id });
+      for (const r of rows) bus.publish('job.changed', { jobId: r.id, ownerId: viewer.id, batchId, status: 'pending' }, r.id);
+      control.wake();
+      const jobCounts = { ...emptyCounts(), pending: rows.length, total: rows.length };
+      return { ...batch, jobCounts, status: batchStatus(jobCounts) };
+    },
+
+    async get(viewer: Viewer, id: string): Promise<BatchView> {
+      return (await withCounts([await visible(viewer, id)]))[0]!;
+    },
+
+    async list(viewer: Viewer, args: { first?: number | null; after?: string | null }): Promise<Page<BatchView>> {
+      const size = pageSize(args.first);
+      const rows = await prisma.batch.findMany({
+        where: { ...(viewer.role === 'admin' ? {} : { ownerId: viewer.id }), ...afterWhere(args.after) },
+        orderBy: ORDER,
+        take: size + 1,
+      });
+      return toPage(await withCounts(rows), size, Boolean(args.after));
+    },
+
+    async cancel(viewer: Viewer, id: string): Promise<BatchView> {
+      const batch = await visible(viewer, id);
+      requireWriter(viewer, 'cancel');
+      await finishAll(batch, { status: 'canceled', exitCode: null, error: 'canceled' });
+      return (await withCounts([batch]))[0]!;
+    },
+
+    async forceComplete(viewer: Viewer, id: string, raw: unknown): Promise<BatchView> {
+      const batch = await visible(viewer, id);
+      if (viewer.role !== 'admin') throw new Forbidden('Only admins can force-complete batches');
+      const { status } = parseInput(forceCompleteBatchInput, raw);
+      await finishAll(batch, { status, exitCode: status === 'success' ? 0 : null, error: status === 'success' ? null : `force-completed as ${status} by an admin` });
+      log.info('batch force-completed', { batchId: id, status, by: viewer.id });
+      return (await withCounts([batch]))[0]!;
+    },
+
+    async remove(viewer: Viewer, id: string): Promise<void> {
+      const batch = await visible(viewer, id);
+      requireWriter(viewer, 'delete');
+      const live = await prisma.job.count({ where: { batchId: id, status: { in: ['pending', 'running'] } } });
+      if (live > 0) throw new Conflict(`Batch has ${live} job(s) not finished; cancel it or wait before deleting`);
+      const dirs = await prisma.job.findMany({ where: { batchId: id, ownsWorkingDir: true }, select: { workingDir: true } });
+      await prisma.batch.delete({ where: { id: batch.id } });
+      await Promise.all(dirs.map((d) => rm(d.workingDir, { recursive: true, force: true })));
+      log.info('batch deleted', { batchId: id, by: viewer.id });
+    },
+  };
+}
+
+export type BatchService = ReturnType<typeof createBatchService>;
