@@ -1,0 +1,264 @@
+// Helpers for the jobs suites: submitting, waiting for states, reading the
+// process table, and running the real CLI server as a child process.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join, resolve } from 'node:path';
+import { waitFor, type TestServer } from './server.js';
+
+export const JOB_READ_KEYS = [
+  'id', 'name', 'command', 'working_dir', 'env', 'payload', 'status', 'exit_code', 'error',
+  'owner_id', 'batch_id', 'timeout_seconds', 'created_at', 'started_at', 'finished_at',
+] as const;
+export const STATS_KEYS = ['pending', 'running', 'success', 'failed', 'canceled', 'total'] as const;
+export const TERMINAL = ['success', 'failed', 'canceled'];
+export const ISO_Z = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
+
+export interface JobRead {
+  id: string;
+  name: string;
+  command: string[];
+  working_dir: string;
+  env: Record<string, string>;
+  payload: Record<string, unknown> | null;
+  status: 'pending' | 'running' | 'success' | 'failed' | 'canceled';
+  exit_code: number | null;
+  error: string | null;
+  owner_id: string;
+  batch_id: string | null;
+  timeout_seconds: number | null;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+}
+
+export interface JobLogs {
+  job_id: string;
+  status: string;
+  exit_code: number | null;
+  stdout: string;
+  stderr: string;
+  stdout_truncated: boolean;
+  stderr_truncated: boolean;
+}
+
+/** Anything with the REST request() of TestServer (the in-process server or a spawned one). */
+export type Api = Pick<TestServer, 'request'>;
+
+/** The shell line that records the group leader's pid in the working dir, then holds the group. */
+export const HOLD_GROUP = 'echo $$ > pid; sleep 300 & sleep 300';
+
+export async function submit(s: Api, token: string, body: Record<string, unknown>): Promise<JobRead> {
+  const res = await s.request('POST', '/jobs', { token, body: { name: 'job', ...body } });
+  if (res.status !== 202) throw new Error(`submit ${JSON.stringify(body)}: ${res.status} ${res.text}`);
+  return res.body as JobRead;
+}
+
+export async function getJob(s: Api, token: string, id: string): Promise<JobRead> {
+  const res = await s.request('GET', `/jobs/${id}`, { token });
+  if (res.status !== 200) throw new Error(`GET /jobs/${id}: ${res.status} ${res.text}`);
+  return res.body as JobRead;
+}
+
+export async function getLogs(s: Api, token: string, id: string): Promise<JobLogs> {
+  const res = await s.request('GET', `/jobs/${id}/logs`, { token });
+  if (res.status !== 200) throw new Error(`GET /jobs/${id}/logs: ${res.status} ${res.text}`);
+  return res.body as JobLogs;
+}
+
+export async function waitStatus(s: Api, token: string, id: string, statuses: string[], timeoutMs = 30_000): Promise<JobRead> {
+  let last: JobRead | undefined;
+  try {
+    return await waitFor(async () => {
+      last = await getJob(s, token, id);
+      return statuses.includes(last.status) && last;
+    }, timeoutMs, 50);
+  } catch {
+    throw new Error(`job ${id} did not reach ${statuses.join('|')} within ${timeoutMs} ms; last: ${JSON.stringify(last)}`);
+  }
+}
+
+export const waitTerminal = (s: Api, token: string, id: string, timeoutMs = 30_000) => waitStatus(s, token, id, TERMINAL, timeoutMs);
+export const waitRunning = (s: Api, token: string, id: string, timeoutMs = 30_000) => waitStatus(s, token, id, ['running'], timeoutMs);
+
+/** Submits and waits for the terminal state; returns the job and its logs. */
+export async function runJob(s: Api, token: string, body: Record<string, unknown>, timeoutMs = 30_000): Promise<{ job: JobRead; logs: JobLogs }> {
+  const submitted = await submit(s, token, body);
+  const job = await waitTerminal(s, token, submitted.id, timeoutMs);
+  return { job, logs: await getLogs(s, token, job.id) };
+}
+
+/** Waits for the `pid` file a HOLD_GROUP job writes in its working directory. */
+export async function readPidFile(dir: string, timeoutMs = 15_000): Promise<number> {
+  return waitFor(() => {
+    try {
+      const n = Number(readFileSync(join(dir, 'pid'), 'utf8').trim());
+      return Number.isInteger(n) && n > 1 ? n : undefined;
+    } catch {
+      return undefined;
+    }
+  }, timeoutMs);
+}
+
+interface ProcInfo { pid: number; state: string; pgrp: number; cmdline: string }
+
+function procInfo(pid: number): ProcInfo | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // "pid (comm) state ppid pgrp ..." — comm may hold spaces and parentheses.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    let cmdline = '';
+    try {
+      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ');
+    } catch { /* gone meanwhile */ }
+    return { pid, state: rest[0]!, pgrp: Number(rest[2]), cmdline };
+  } catch {
+    return null;
+  }
+}
+
+/** Live (non-zombie) processes whose process group is `pgid`. */
+export function groupMembers(pgid: number): ProcInfo[] {
+  const out: ProcInfo[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const info = procInfo(Number(name));
+    if (info && info.pgrp === pgid && info.state !== 'Z' && info.state !== 'X') out.push(info);
+  }
+  return out;
+}
+
+/** True while any non-zombie process of the group exists. */
+export function processGroupAlive(pgid: number): boolean {
+  if (!Number.isInteger(pgid) || pgid <= 1) throw new RangeError(`bad pgid ${pgid}`);
+  try {
+    process.kill(-pgid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
+  }
+  // The group exists for the kernel; zombies waiting for a reaper do not count.
+  return groupMembers(pgid).length > 0;
+}
+
+/** Waits (bounded) for a group to disappear; returns whether it did. */
+export async function groupGone(pgid: number, timeoutMs = 15_000): Promise<boolean> {
+  try {
+    await waitFor(() => !processGroupAlive(pgid), timeoutMs, 50);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Cleanup for failed tests: never leave `sleep 300` groups behind. */
+export function killGroup(pgid: number | undefined) {
+  if (!pgid || pgid <= 1) return;
+  try {
+    process.kill(-pgid, 'SIGKILL');
+  } catch { /* gone */ }
+}
+
+export const ms = (iso: string | null): number => {
+  if (!iso) throw new Error('timestamp not set');
+  return Date.parse(iso);
+};
+
+/** The largest number of jobs whose [started_at, finished_at) intervals overlap. */
+export function maxOverlap(jobs: JobRead[]): number {
+  const events: [number, number][] = [];
+  for (const j of jobs) {
+    events.push([ms(j.started_at), +1], [ms(j.finished_at), -1]);
+  }
+  // At equal instants the end comes first: a slot freed and refilled in the same ms is no overlap.
+  events.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  let cur = 0;
+  let max = 0;
+  for (const [, d] of events) {
+    cur += d;
+    max = Math.max(max, cur);
+  }
+  return max;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolvePort(port));
+    });
+  });
+}
+
+export const REPO_ROOT = resolve(import.meta.dirname, '../..');
+
+/** The real CLI (`node --import tsx src/main.ts serve`) as a child process. */
+export interface SpawnedServer extends Api {
+  child: ChildProcess;
+  api: string;
+  output(): string;
+  token(email: string, password: string): Promise<string>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+export async function spawnServer(env: Record<string, string>, startTimeoutMs = 45_000): Promise<SpawnedServer> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'serve'], {
+    cwd: REPO_ROOT,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (b: Buffer) => (output += b.toString()));
+  child.stderr!.on('data', (b: Buffer) => (output += b.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
+  let gone = false;
+  void exited.then(() => (gone = true));
+  const api = `http://127.0.0.1:${env.PORT}${env.API_PREFIX ?? '/api/v1'}`;
+
+  const request: Api['request'] = async (method, path, opts = {}) => {
+    const headers: Record<string, string> = { ...opts.headers };
+    if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+    let body: string | undefined = opts.raw;
+    if (opts.body !== undefined) {
+      body = JSON.stringify(opts.body);
+      headers['content-type'] ??= 'application/json';
+    }
+    const res = await fetch(`${api}${path}`, { method, headers, body });
+    const text = await res.text();
+    let parsed: unknown = text;
+    if ((res.headers.get('content-type') ?? '').includes('application/json') && text) parsed = JSON.parse(text);
+    return { status: res.status, body: parsed, headers: res.headers, text };
+  };
+
+  try {
+    await waitFor(async () => {
+      if (gone) throw new Error(`server exited during start-up:\n${output}`);
+      try {
+        return (await fetch(`${api}/health`)).status === 200;
+      } catch {
+        return false;
+      }
+    }, startTimeoutMs, 100);
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw new Error(`spawned server did not become healthy: ${(err as Error).message}\n${output}`);
+  }
+
+  return {
+    child,
+    api,
+    exited,
+    request,
+    output: () => output,
+    async token(email, password) {
+      const res = await fetch(`${api}/auth/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ username: email, password }).toString(),
+      });
+      if (res.status !== 200) throw new Error(`token for ${email}: ${res.status} ${await res.text()}`);
+      return ((await res.json()) as { access_token: string }).access_token;
+    },
+  };
+}
