@@ -20,6 +20,7 @@ import { createContextFactory } from './server/contextFactory.js';
 import { createServices, type Services } from './services/index.js';
 import { createLimitsService } from './services/limits.js';
 import { createLocalBus, type EventBus } from './events/bus.js';
+import { createRedisBus } from './events/redisBus.js';
 import { createJobControl } from './engine/control.js';
 import { createWorker, type Worker } from './engine/worker.js';
 import { VERSION } from './version.js';
@@ -62,14 +63,15 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   const log = options.log ?? createLogger(config.logLevel);
   const db = await openDatabase(config.database, (msg) => log.info(msg));
   const tokens = createTokenIssuer(resolveSecret(config.jwtSecret, config.dataDir), config.jwtTtlSeconds);
-  const bus = createLocalBus();
+  const redisBus = config.redisUrl ? await createRedisBus(config.redisUrl, log) : null;
+  const bus: EventBus = redisBus ?? createLocalBus();
   const deps = { db, config, log };
   // The worker reads the default limit through the limits service; the
   // services reach the worker through JobControl. Build the limits reader first.
   const limitsReader = createLimitsService(deps, () => control.wake());
   const worker = options.worker === false ? null : createWorker(db, config, bus, log, limitsReader.defaultLimit);
   const control = createJobControl(db, bus, worker, config.killGraceMs + 10_000);
-  const services = createServices(deps, tokens, { bus, control, pingRedis: null, version: VERSION });
+  const services = createServices(deps, tokens, { bus, control, pingRedis: redisBus ? () => redisBus.ping() : null, version: VERSION });
 
   await services.users.bootstrapAdmin(config.adminEmail, config.adminPassword);
   const admin = await db.prisma.user.findUnique({ where: { email: config.adminEmail } });
@@ -180,6 +182,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
           s.closeAllConnections();
         });
       }
+      await bus.close();
       await db.close();
     },
   };

@@ -35,6 +35,7 @@ export function buildOpenApi(routes: Route[], prefix: string, version: string) {
         ? { description: 'Success', content: { 'application/json': { schema: strip(out(r.response.schema)) } } }
         : { description: 'Success (no content)' };
     }
+    if (r.statusOf) responses['503'] = { description: 'A configured backend is unreachable', content: { 'application/json': { schema: strip(out(r.response!.schema)) } } };
     if (r.auth) responses['401'] = errorResponse('Not authenticated');
     if (r.admin) responses['403'] = errorResponse('Role not allowed');
     if (params.some((p) => p.in === 'path')) responses['404'] = errorResponse('Not found, or not yours to see');

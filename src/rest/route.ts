@@ -29,6 +29,8 @@ export interface Route<TData = any, TVars = any, B = any, Q = any> {
   query?: z.ZodType<Q>;
   variables: (input: RouteInput<B, Q>) => TVars;
   status: number;
+  /** When success has more than one status (health: 503 when a backend is down). */
+  statusOf?: (data: TData) => number;
   response?: { schema: z.ZodType; map: (data: TData, input: RouteInput<B, Q>) => unknown };
   headers?: (data: TData) => Record<string, string>;
   description?: string;

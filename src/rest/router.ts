@@ -121,7 +121,7 @@ export function createRouter(schema: GraphQLSchema, table: Route[], log: Logger)
     }
     const data = result.data as unknown;
     return {
-      status: route.status,
+      status: route.statusOf?.(data) ?? route.status,
       body: route.response ? route.response.map(data, input) : undefined,
       headers: route.headers?.(data),
     };

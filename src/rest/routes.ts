@@ -23,6 +23,7 @@ export const routes: Route[] = [
     document: Ops.HealthDocument,
     variables: () => ({}),
     status: 200,
+    statusOf: (d) => (d.health.status === 'ok' ? 200 : 503),
     response: { schema: S.HealthRead, map: (d) => d.health },
   }),
 

@@ -27,10 +27,8 @@ describe.each(PROVIDERS)('users and limits on %s', (provider) => {
   let viewer: Created;
   /** Every plaintext password this file has sent in a request that was meant to succeed. */
   const secrets = new Set<string>([ADMIN_PASSWORD]);
-  let responsesChecked = 0;
 
   function assertNoPasswordMaterial(text: string, what: string) {
-    responsesChecked++;
     for (const needle of ['password_hash', 'passwordHash', '$argon2', ...secrets]) {
       if (text.includes(needle)) throw new Error(`${what}: the response contains ${needle === ADMIN_PASSWORD || secrets.has(needle) ? 'a plaintext password' : JSON.stringify(needle)}: ${text.slice(0, 300)}`);
     }
@@ -59,7 +57,7 @@ describe.each(PROVIDERS)('users and limits on %s', (provider) => {
     return { id: res.body.id, email, password, token: await s.token(email, password) };
   }
 
-  function expectUserRead(body: any, expected: { email?: string; role?: Role; is_active?: boolean; max_concurrent_jobs?: number | null } = {}) {
+  function expectUserRead(body: any, expected: { id?: string; email?: string; role?: Role; is_active?: boolean; max_concurrent_jobs?: number | null } = {}) {
     expect(Object.keys(body).sort()).toEqual(USER_READ_KEYS);
     expect(typeof body.id).toBe('string');
     expect(body.created_at).toMatch(ISO_UTC);
@@ -140,7 +138,7 @@ describe.each(PROVIDERS)('users and limits on %s', (provider) => {
       const u = await createUser('viewer');
       const up = await req('PATCH', `/users/${u.id}`, { token: s.adminToken, body: { role: 'admin' } });
       expect(up.status).toBe(200);
-      expectUserRead(up.body, { id: u.id, role: 'admin' } as never);
+      expectUserRead(up.body, { id: u.id, role: 'admin' });
       expect((await req('GET', '/users', { token: u.token })).status).toBe(200);
 
       const down = await req('PATCH', `/users/${u.id}`, { token: s.adminToken, body: { role: 'operator' } });
@@ -218,25 +216,25 @@ describe.each(PROVIDERS)('users and limits on %s', (provider) => {
       expect((await req('PATCH', `/users/${adminId}`, { token: s.adminToken, body: { role: 'viewer' } })).status).toBe(400);
     });
 
-    it('never leaves zero active admins when two admins are deactivated at the same time', async () => {
+    it('never leaves zero active admins when the last two deactivate themselves at the same time', async () => {
       const second = await createUser('admin');
       const rounds: string[] = [];
       try {
         for (let i = 0; i < 6; i++) {
           const [a, b] = await Promise.all([
             req('PATCH', `/users/${adminId}`, { token: s.adminToken, body: { is_active: false } }),
-            req('PATCH', `/users/${second.id}`, { token: s.adminToken, body: { is_active: false } }),
+            req('PATCH', `/users/${second.id}`, { token: second.token, body: { is_active: false } }),
           ]);
           rounds.push(`${a.status}/${b.status}`);
-          expect([a.status, b.status].sort(), `round ${i + 1}: ${rounds.join(' ')}`).toEqual([200, 400]);
-          // Put the deactivated one back; the active admin may do that.
-          const stillActive = a.status === 200 ? second : { id: adminId, token: s.adminToken };
-          const back = await req('PATCH', `/users/${a.status === 200 ? adminId : second.id}`, { token: stillActive.token, body: { is_active: true } });
+          // One of them may go; the other must get a 400 (or, if it came second, a 401).
+          expect([a.status, b.status].filter((st) => st === 200).length, `rounds so far: ${rounds.join(' ')}`).toBeLessThanOrEqual(1);
+          const [gone, active] = a.status === 200 ? [adminId, second.token] : [second.id, s.adminToken];
+          const back = await req('PATCH', `/users/${gone}`, { token: active, body: { is_active: true } });
           expect(back.status).toBe(200);
         }
       } finally {
-        // If both were deactivated nobody can use the API any more; repair the
-        // database directly so the rest of this file still runs.
+        // If both went, nobody can use the API any more: repair the database
+        // directly so that the rest of this file still runs.
         await s.app.db.prisma.user.updateMany({ where: { id: { in: [adminId, second.id] } }, data: { isActive: true, role: 'admin' } });
         await req('PATCH', `/users/${second.id}`, { token: s.adminToken, body: { is_active: false } });
       }
@@ -397,9 +395,5 @@ describe.each(PROVIDERS)('users and limits on %s', (provider) => {
       const badEnum = await gql('mutation($input: CreateUserInput!) { createUser(input: $input) { id } }', { input: { email: `echo-${randomSuffix()}@example.com`, password, role: 'ROOT' } });
       expect(badEnum.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
     });
-  });
-
-  it('checked every response of this file for password material', () => {
-    expect(responsesChecked).toBeGreaterThan(50);
   });
 });

@@ -1,0 +1,327 @@
+// Live views of jobs for subscriptions and the log stream route: a job as it
+// changes, status changes of many jobs, and a job's output from any `seq` on
+// until the job ends. Everything moves through the EventBus; the database is
+// read only to catch up (stored output, the row after a change), never polled.
+// Knows nothing of GraphQL or HTTP.
+import type { Job } from '../generated/sqlite/client.js';
+import { NotFound } from '../errors.js';
+import type { EventBus, JobChangedEvent } from '../events/bus.js';
+import type { ServiceDeps, Viewer } from './deps.js';
+import { isTerminal } from './jobSpec.js';
+
+export interface LogChunk {
+  seq: number;
+  stream: 'stdout' | 'stderr';
+  data: string;
+  at: Date;
+}
+
+/** An iterator whose return() stops it at once, even while it waits for the next event. */
+export type LiveIterator<T> = AsyncIterableIterator<T> & { return(): Promise<IteratorResult<T>> };
+
+export interface LiveLimits {
+  /** Stored chunks read per query while catching up (a chunk holds at most 64 Ki characters). */
+  replayPage: number;
+  /** Live chunks held for one slow subscriber before it falls back to the database. */
+  maxBufferedChunks: number;
+  maxBufferedChars: number;
+}
+
+export const DEFAULT_LIVE_LIMITS: LiveLimits = { replayPage: 16, maxBufferedChunks: 1000, maxBufferedChars: 1024 * 1024 };
+
+// Per jobEvents subscription: the last status sent per job (to drop repeats), oldest forgotten first.
+const MAX_REMEMBERED_JOBS = 10_000;
+
+interface VisibilityChecks {
+  jobs: { visible(viewer: Viewer, id: string): Promise<Job> };
+  batches: { visible(viewer: Viewer, id: string): Promise<unknown> };
+}
+
+/** Wakes one waiting loop; a notify with nobody waiting is dropped (loops re-check state before waiting). */
+class Wakeup {
+  private resolve: (() => void) | null = null;
+  wait(): Promise<void> {
+    return new Promise((r) => (this.resolve = r));
+  }
+  notify(): void {
+    const r = this.resolve;
+    this.resolve = null;
+    r?.();
+  }
+}
+
+/**
+ * Wraps a generator so that return()/throw() first run `stop` (unsubscribe,
+ * wake the loop): a generator's own return() is only honoured at its next
+ * yield, which for an idle job could be never.
+ */
+function stoppable<T>(gen: AsyncGenerator<T, void>, stop: () => void): LiveIterator<T> {
+  const it: LiveIterator<T> = {
+    next: () => gen.next(),
+    return: async () => {
+      stop();
+      await gen.return(undefined);
+      return { done: true, value: undefined };
+    },
+    throw: async (err?: unknown) => {
+      stop();
+      return gen.throw(err);
+    },
+    [Symbol.asyncIterator]: () => it,
+  };
+  return it;
+}
+
+export function createLiveService({ db }: Pick<ServiceDeps, 'db'>, bus: EventBus, checks: VisibilityChecks, limits: LiveLimits = DEFAULT_LIVE_LIMITS) {
+  const prisma = db.prisma;
+
+  /**
+   * The job now, then again whenever it changes; ends after a terminal state
+   * was delivered (or when the job disappears).
+   */
+  async function followJob(viewer: Viewer, jobId: string): Promise<LiveIterator<Job>> {
+    await checks.jobs.visible(viewer, jobId);
+    let closed = false;
+    let dirty = true;
+    const wake = new Wakeup();
+    // Listen before the first read: a change in between only causes one more read.
+    const off = bus.subscribe('job.changed', () => ((dirty = true), wake.notify()), jobId);
+    const stop = () => {
+      if (closed) return;
+      closed = true;
+      off();
+      wake.notify();
+    };
+
+    async function* run(): AsyncGenerator<Job, void> {
+      let last = '';
+      try {
+        while (!closed) {
+          if (!dirty) {
+            await wake.wait();
+            continue;
+          }
+          dirty = false;
+          const job = await prisma.job.findUnique({ where: { id: jobId } });
+          if (closed || !job) return;
+          const snapshot = JSON.stringify(job);
+          if (snapshot !== last) {
+            last = snapshot;
+            yield job;
+          }
+          if (isTerminal(job.status)) return;
+        }
+      } finally {
+        stop();
+      }
+    }
+    return stoppable(run(), stop);
+  }
+
+  /**
+   * Status changes of the viewer's jobs (admin: everyone's), optionally of one
+   * batch, as the job rows after the change. Changes that arrive faster than
+   * the subscriber reads are coalesced per job (it gets the row as it is now),
+   * so a slow subscriber costs at most one pending entry per changed job.
+   */
+  async function jobEvents(viewer: Viewer, batchId: string | null): Promise<LiveIterator<Job>> {
+    if (batchId) await checks.batches.visible(viewer, batchId);
+    let closed = false;
+    const pending = new Set<string>();
+    const wake = new Wakeup();
+    const wanted = (e: JobChangedEvent) => (viewer.role === 'admin' || e.ownerId === viewer.id) && (!batchId || e.batchId === batchId);
+    const off = bus.subscribe('job.changed', (e) => {
+      if (!wanted(e)) return;
+      pending.add(e.jobId);
+      wake.notify();
+    });
+    const stop = () => {
+      if (closed) return;
+      closed = true;
+      off();
+      pending.clear();
+      wake.notify();
+    };
+
+    async function* run(): AsyncGenerator<Job, void> {
+      const lastStatus = new Map<string, string>();
+      try {
+        while (!closed) {
+          const next = pending.values().next();
+          if (next.done) {
+            await wake.wait();
+            continue;
+          }
+          const jobId = next.value;
+          pending.delete(jobId);
+          const job = await prisma.job.findUnique({ where: { id: jobId } });
+          if (closed) return;
+          if (!job || lastStatus.get(jobId) === job.status) continue;
+          lastStatus.delete(jobId);
+          lastStatus.set(jobId, job.status);
+          if (lastStatus.size > MAX_REMEMBERED_JOBS) lastStatus.delete(lastStatus.keys().next().value!);
+          yield job;
+        }
+      } finally {
+        stop();
+      }
+    }
+    return stoppable(run(), stop);
+  }
+
+  /**
+   * A job's output after `after`, in seq order, each chunk once, then live
+   * until the job is terminal and every stored chunk was delivered.
+   *
+   * Order of work: listen to the job's log channel first (buffering), then
+   * replay stored chunks from the database in pages, then deliver buffered
+   * and live chunks, dropping those at or below the last seq delivered. The
+   * log sink stores a chunk before publishing it, so anything published
+   * before we listened is in the database.
+   *
+   * Backpressure: chunks are produced only when the consumer asks for the
+   * next one. While it is busy, live chunks wait in a buffer capped at
+   * `maxBufferedChunks` / `maxBufferedChars`; past the cap the buffer is
+   * dropped and the follower goes back to the database from the last seq it
+   * delivered (every chunk is stored before it is published), so a slow
+   * consumer still gets every chunk in order, at the cost of extra reads,
+   * and memory stays bounded. A gap in live seqs (e.g. a dropped buffer, or
+   * another transport's reordering) also triggers one catch-up read.
+   *
+   * At the terminal event (published after the last chunk was stored) one
+   * final read fetches whatever is left, then the iterator completes.
+   */
+  async function followLog(viewer: Viewer, jobId: string, after = 0): Promise<LiveIterator<LogChunk>> {
+    await checks.jobs.visible(viewer, jobId);
+    let closed = false;
+    let terminal = false;
+    let needDb = true;
+    let buffer: LogChunk[] = [];
+    let bufferedChars = 0;
+    const wake = new Wakeup();
+
+    const offLog = bus.subscribe(
+      'job.log',
+      (c) => {
+        if (closed || c.jobId !== jobId) return;
+        buffer.push({ seq: c.seq, stream: c.stream, data: c.data, at: new Date(c.at) });
+        bufferedChars += c.data.length;
+        if (buffer.length > limits.maxBufferedChunks || bufferedChars > limits.maxBufferedChars) {
+          buffer = [];
+          bufferedChars = 0;
+          needDb = true;
+        }
+        wake.notify();
+      },
+      jobId,
+    );
+    const offChanged = bus.subscribe(
+      'job.changed',
+      (e) => {
+        if (!isTerminal(e.status)) return;
+        terminal = true;
+        wake.notify();
+      },
+      jobId,
+    );
+    const stop = () => {
+      if (closed) return;
+      closed = true;
+      offLog();
+      offChanged();
+      buffer = [];
+      wake.notify();
+    };
+
+    try {
+      const job = await prisma.job.findUnique({ where: { id: jobId }, select: { status: true } });
+      if (!job) throw new NotFound('Job');
+      if (isTerminal(job.status)) terminal = true;
+    } catch (err) {
+      stop();
+      throw err;
+    }
+
+    let last = Math.max(0, after);
+
+    async function* replay(): AsyncGenerator<LogChunk, void> {
+      needDb = false;
+      for (;;) {
+        const page = await prisma.jobLogChunk.findMany({
+          where: { jobId, seq: { gt: last } },
+          orderBy: { seq: 'asc' },
+          take: limits.replayPage,
+          select: { seq: true, stream: true, data: true, at: true },
+        });
+        const full = page.length === limits.replayPage;
+        // Hand chunks out one by one and let go of each once delivered.
+        for (let c = page.shift(); c; c = page.shift()) {
+          if (closed) return;
+          last = c.seq;
+          yield { seq: c.seq, stream: c.stream === 'stderr' ? 'stderr' : 'stdout', data: c.data, at: c.at };
+        }
+        if (!full || closed) return;
+      }
+    }
+
+    async function* run(): AsyncGenerator<LogChunk, void> {
+      let gapChecked = -1;
+      try {
+        while (!closed) {
+          if (needDb) {
+            const finalPass = terminal;
+            yield* replay();
+            if (finalPass) return;
+            continue;
+          }
+          while (buffer.length > 0 && !needDb && !closed) {
+            const c = buffer[0]!;
+            if (c.seq <= last) {
+              buffer.shift();
+              bufferedChars -= c.data.length;
+              continue;
+            }
+            if (c.seq > last + 1 && gapChecked !== c.seq) {
+              // Missing seqs: read the store once; if they are not there (output
+              // replaced by a force-complete), deliver what we have.
+              gapChecked = c.seq;
+              needDb = true;
+              break;
+            }
+            buffer.shift();
+            bufferedChars -= c.data.length;
+            last = c.seq;
+            yield c;
+          }
+          if (needDb || closed) continue;
+          if (terminal) {
+            needDb = true; // the final read
+            continue;
+          }
+          await wake.wait();
+        }
+      } finally {
+        stop();
+      }
+    }
+    return stoppable(run(), stop);
+  }
+
+  return { followJob, jobEvents, followLog };
+}
+
+export type LiveService = ReturnType<typeof createLiveService>;
+
+// The live service needs the EventBus, which Services do not expose; server.ts
+// attaches it to the Services object it builds and resolvers look it up here.
+const attached = new WeakMap<object, LiveService>();
+
+export function attachLiveService(services: object, live: LiveService): void {
+  attached.set(services, live);
+}
+
+export function liveServiceOf(services: object): LiveService {
+  const live = attached.get(services);
+  if (!live) throw new Error('live service not attached to these services (see server.ts)');
+  return live;
+}

@@ -1,0 +1,194 @@
+// Shared pieces of the batch suites: typed REST shapes, polling helpers,
+// gate files that hold a job running until the test lets it go, and
+// process-group probes for "nothing of the job is left running".
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect } from 'vitest';
+import { waitFor, type TestServer } from '../helpers/server.js';
+
+export const JOB_KEYS = [
+  'batch_id', 'command', 'created_at', 'env', 'error', 'exit_code', 'finished_at', 'id', 'name',
+  'owner_id', 'payload', 'started_at', 'status', 'timeout_seconds', 'working_dir',
+].sort();
+export const BATCH_KEYS = ['created_at', 'description', 'id', 'job_counts', 'name', 'owner_id', 'status'].sort();
+export const BATCH_WITH_JOBS_KEYS = [...BATCH_KEYS, 'jobs'].sort();
+export const STATS_KEYS = ['canceled', 'failed', 'pending', 'running', 'success', 'total'].sort();
+export const TERMINAL = ['success', 'failed', 'canceled'];
+export const ISO_Z = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
+
+export type JobStatus = 'pending' | 'running' | 'success' | 'failed' | 'canceled';
+
+export interface JobRead {
+  id: string; name: string; command: string[]; working_dir: string; env: Record<string, string>;
+  payload: Record<string, unknown> | null; status: JobStatus; exit_code: number | null; error: string | null;
+  owner_id: string; batch_id: string | null; timeout_seconds: number | null;
+  created_at: string; started_at: string | null; finished_at: string | null;
+}
+
+export interface Counts { pending: number; running: number; success: number; failed: number; canceled: number; total: number }
+
+export interface BatchRead {
+  id: string; name: string; description: string | null; owner_id: string; created_at: string;
+  status: JobStatus; job_counts: Counts; jobs?: JobRead[];
+}
+
+export type User = Awaited<ReturnType<TestServer['user']>>;
+
+/** Expected job_counts from a partial count (missing keys are 0, total is the sum). */
+export function counts(c: Partial<Omit<Counts, 'total'>>): Counts {
+  const full = { pending: 0, running: 0, success: 0, failed: 0, canceled: 0, ...c };
+  return { ...full, total: full.pending + full.running + full.success + full.failed + full.canceled };
+}
+
+export function countJobs(jobs: JobRead[]): Counts {
+  const c: Partial<Omit<Counts, 'total'>> = {};
+  for (const j of jobs) c[j.status] = (c[j.status] ?? 0) + 1;
+  return counts(c);
+}
+
+export async function createBatch(s: TestServer, token: string, body: unknown): Promise<BatchRead> {
+  const res = await s.request('POST', '/job-batches', { token, body });
+  if (res.status !== 201) throw new Error(`create batch: ${res.status} ${res.text}`);
+  return res.body as BatchRead;
+}
+
+export async function getBatch(s: TestServer, token: string, id: string): Promise<BatchRead> {
+  const res = await s.request('GET', `/job-batches/${id}`, { token });
+  if (res.status !== 200) throw new Error(`get batch: ${res.status} ${res.text}`);
+  return res.body as BatchRead;
+}
+
+export async function getJob(s: TestServer, token: string, id: string): Promise<JobRead> {
+  const res = await s.request('GET', `/jobs/${id}`, { token });
+  if (res.status !== 200) throw new Error(`get job: ${res.status} ${res.text}`);
+  return res.body as JobRead;
+}
+
+/** Polls the batch until `pred` holds; returns that state. */
+export async function waitBatch(s: TestServer, token: string, id: string, pred: (b: BatchRead) => boolean, timeoutMs = 20_000): Promise<BatchRead> {
+  let last: BatchRead | undefined;
+  try {
+    return await waitFor(async () => {
+      last = await getBatch(s, token, id);
+      return pred(last) && last;
+    }, timeoutMs, 50);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; last batch state: ${JSON.stringify(last && { status: last.status, job_counts: last.job_counts, jobs: last.jobs?.map((j) => `${j.name}:${j.status}`) })}`);
+  }
+}
+
+export async function waitJob(s: TestServer, token: string, id: string, pred: (j: JobRead) => boolean, timeoutMs = 20_000): Promise<JobRead> {
+  let last: JobRead | undefined;
+  try {
+    return await waitFor(async () => {
+      last = await getJob(s, token, id);
+      return pred(last) && last;
+    }, timeoutMs, 50);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; last job state: ${JSON.stringify(last)}`);
+  }
+}
+
+export const isDone = (b: BatchRead) => b.job_counts.pending === 0 && b.job_counts.running === 0;
+
+/** Follows X-Next-Cursor through every page of a list endpoint. */
+export async function listAll<T>(s: TestServer, token: string, path: string, limit: number): Promise<{ items: T[]; pages: number[] }> {
+  const items: T[] = [];
+  const pages: number[] = [];
+  let after: string | null = null;
+  for (let guard = 0; guard < 10_000; guard++) {
+    const sep = path.includes('?') ? '&' : '?';
+    const url = `${path}${sep}limit=${limit}${after ? `&after=${encodeURIComponent(after)}` : ''}`;
+    const res = await s.request('GET', url, { token });
+    if (res.status !== 200) throw new Error(`GET ${url}: ${res.status} ${res.text}`);
+    items.push(...(res.body as T[]));
+    pages.push((res.body as T[]).length);
+    after = res.headers.get('x-next-cursor');
+    if (!after) return { items, pages };
+  }
+  throw new Error('paging did not end');
+}
+
+/** A command that keeps running until `gatePath` exists, then exits with `code`. */
+export function gated(gatePath: string, code = 0): string[] {
+  return ['sh', '-c', `while [ ! -e '${gatePath}' ]; do sleep 0.05; done; exit ${code}`];
+}
+
+export function openGate(gatePath: string): void {
+  writeFileSync(gatePath, 'go');
+}
+
+let gateCounter = 0;
+export function newGate(s: TestServer, label = 'gate'): string {
+  return join(s.db.dataDir, `${label}-${++gateCounter}-${Math.random().toString(36).slice(2, 8)}`);
+}
+
+/** Writes the shell's pid (its process group id: jobs lead their own group) to ./pid, then waits with a background child. */
+export const PID_SLEEPER = ['sh', '-c', 'echo $$ > pid; sleep 300 & sleep 300'];
+
+export function runDir(s: TestServer, jobId: string): string {
+  return join(s.db.dataDir, 'runs', jobId);
+}
+
+/** The process group id a PID_SLEEPER job recorded, once it has written it. */
+export async function pgidOf(s: TestServer, jobId: string): Promise<number> {
+  const file = join(runDir(s, jobId), 'pid');
+  return waitFor(() => {
+    if (!existsSync(file)) return null;
+    const n = Number(readFileSync(file, 'utf8').trim());
+    return Number.isInteger(n) && n > 1 ? n : null;
+  }, 20_000, 25);
+}
+
+/** True while any process of the group exists (kill(-pgid, 0) does not fail with ESRCH). */
+export function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ESRCH') return false;
+    if (code === 'EPERM') return true;
+    throw err;
+  }
+}
+
+/** Largest number of jobs whose [started_at, finished_at) intervals overlap. */
+export function maxOverlap(jobs: JobRead[]): number {
+  const events: [number, number][] = [];
+  for (const j of jobs) {
+    expect(j.started_at, `job ${j.name} has started_at`).toBeTruthy();
+    expect(j.finished_at, `job ${j.name} has finished_at`).toBeTruthy();
+    events.push([Date.parse(j.started_at!), +1], [Date.parse(j.finished_at!), -1]);
+  }
+  // At equal times an end frees its slot before a start takes it.
+  events.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  let cur = 0;
+  let max = 0;
+  for (const [, d] of events) {
+    cur += d;
+    max = Math.max(max, cur);
+  }
+  return max;
+}
+
+export function expectJobRead(job: JobRead, expected: { batchId: string; ownerId: string }): void {
+  expect(Object.keys(job).sort()).toEqual(JOB_KEYS);
+  expect(job.batch_id).toBe(expected.batchId);
+  expect(job.owner_id).toBe(expected.ownerId);
+  expect(job.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i);
+  expect(job.created_at).toMatch(ISO_Z);
+  expect(['pending', 'running', 'success', 'failed', 'canceled']).toContain(job.status);
+}
+
+export function expectBatchRead(batch: BatchRead, withJobs: boolean): void {
+  expect(Object.keys(batch).sort()).toEqual(withJobs ? BATCH_WITH_JOBS_KEYS : BATCH_KEYS);
+  expect(Object.keys(batch.job_counts).sort()).toEqual(STATS_KEYS);
+  expect(batch.created_at).toMatch(ISO_Z);
+  for (const v of Object.values(batch.job_counts)) expect(Number.isInteger(v)).toBe(true);
+}
+
+/** A batch body of `n` jobs named j0..j{n-1}. */
+export function manyJobs(n: number, command: string[], prefix = 'j'): { name: string; command: string[] }[] {
+  return Array.from({ length: n }, (_, i) => ({ name: `${prefix}${i}`, command }));
+}

@@ -1,0 +1,116 @@
+// Scale-out: one API process without a worker and two worker processes on a
+// shared PostgreSQL database, talking over Redis. (They run in this test
+// process as three separate apps with their own database pools and Redis
+// connections; the OS-process roles are exercised in the restart tests.)
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+import { createLogger } from '../../src/logger.js';
+import { buildApp, type App } from '../../src/server.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { waitFor } from '../helpers/server.js';
+
+const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+describe('API and two workers on PostgreSQL + Redis', () => {
+  let db: TestDatabase;
+  let api: App;
+  const workers: App[] = [];
+  let url: string;
+  let token: string;
+  let workspace: string;
+
+  const env = () => ({
+    PORT: '0',
+    DATA_DIR: db.dataDir,
+    DATABASE_URL: db.url,
+    REDIS_URL,
+    JWT_SECRET: 'scaleout-secret-that-is-long-enough-0123',
+    ADMIN_PASSWORD: 'AdminPass123!',
+    WORKER_CONCURRENCY: '4',
+    KILL_GRACE_SECONDS: '1',
+    LOG_LEVEL: 'error',
+  });
+
+  const call = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${url}/api/v1${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : undefined };
+  };
+
+  beforeAll(async () => {
+    db = await createTestDatabase('postgresql');
+    workspace = join(db.dataDir, 'workspace');
+    mkdirSync(workspace, { recursive: true });
+    const log = createLogger('error');
+    api = await buildApp(loadConfig(env()), { log, worker: false });
+    url = await api.start();
+    for (let i = 0; i < 2; i++) {
+      const w = await buildApp(loadConfig(env()), { log, http: false });
+      await w.start();
+      workers.push(w);
+    }
+    const res = await fetch(`${url}/api/v1/auth/token`, { method: 'POST', body: new URLSearchParams({ username: 'admin@example.com', password: 'AdminPass123!' }) });
+    token = ((await res.json()) as { access_token: string }).access_token;
+  });
+
+  afterAll(async () => {
+    await Promise.all(workers.map((w) => w.stop(0)));
+    await api?.stop(0);
+    await db?.drop();
+  });
+
+  it('reports Redis in health', async () => {
+    const res = await call('GET', '/health');
+    expect(res.body).toMatchObject({ status: 'ok', database: true, redis: true });
+  });
+
+  it('runs every job exactly once across workers, within the user limit', async () => {
+    await call('POST', '/admin/limits/global', { max_concurrent_jobs: 3 });
+    const ids: string[] = [];
+    for (let i = 0; i < 24; i++) {
+      const res = await call('POST', '/jobs', {
+        name: `mark-${i}`,
+        command: ['sh', '-c', 'echo "$MARK" >> marks; sleep 0.2'],
+        working_dir: workspace,
+        env: { MARK: String(i) },
+      });
+      expect(res.status).toBe(202);
+      ids.push(res.body.id);
+    }
+    const jobs = await waitFor(async () => {
+      const list = await call('GET', '/jobs?limit=100');
+      return list.body.every((j: { status: string }) => j.status === 'success') && list.body;
+    }, 60_000);
+    const marks = readFileSync(join(workspace, 'marks'), 'utf8').trim().split('\n').sort((a, b) => Number(a) - Number(b));
+    expect(marks).toEqual(Array.from({ length: 24 }, (_, i) => String(i)));
+
+    // Both workers took part, and never more than 3 ran at once.
+    const owners = await api.db.prisma.job.findMany({ where: { id: { in: ids } }, select: { workerId: true } });
+    expect(new Set(owners.map((o) => o.workerId)).size).toBe(2);
+    const events = jobs.flatMap((j: { started_at: string; finished_at: string }) => [
+      { t: Date.parse(j.started_at), d: 1 },
+      { t: Date.parse(j.finished_at), d: -1 },
+    ]);
+    events.sort((a: { t: number; d: number }, b: { t: number; d: number }) => a.t - b.t || a.d - b.d);
+    let running = 0;
+    let peak = 0;
+    for (const e of events) peak = Math.max(peak, (running += e.d));
+    expect(peak).toBeLessThanOrEqual(3);
+  });
+
+  it('cancels, through the API process, a job running on a worker process', async () => {
+    const res = await call('POST', '/jobs', { name: 'long', command: ['sh', '-c', 'echo $$ > long.pid; exec sleep 300'], working_dir: workspace });
+    await waitFor(async () => (await call('GET', `/jobs/${res.body.id}`)).body.status === 'running');
+    const pid = Number(await waitFor(() => { try { return readFileSync(join(workspace, 'long.pid'), 'utf8').trim(); } catch { return ''; } }));
+    const canceled = await call('POST', `/jobs/${res.body.id}/cancel`);
+    expect(canceled.status).toBe(200);
+    expect(canceled.body.status).toBe('canceled');
+    expect(() => process.kill(-pid, 0)).toThrow();
+  });
+});
