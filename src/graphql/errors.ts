@@ -21,9 +21,12 @@ export function toGraphQLError(error: unknown, log?: Logger): GraphQLError {
       extensions,
     });
   }
-  // Parse, validation and variable-coercion errors from graphql-js itself.
-  if (gqlError && !gqlError.originalError) {
-    return gqlError.extensions.code ? gqlError : new GraphQLError(gqlError.message, { nodes: gqlError.nodes, source: gqlError.source, positions: gqlError.positions, path: gqlError.path, extensions: { ...gqlError.extensions, code: 'BAD_USER_INPUT' } });
+  // Parse, validation and input-coercion errors of graphql-js itself (the
+  // executor wraps argument-coercion errors once more, hence the unwrap).
+  const own = gqlError && (!gqlError.originalError ? gqlError : original instanceof GraphQLError ? original : null);
+  if (gqlError && own) {
+    if (own.extensions.code) return own;
+    return new GraphQLError(own.message, { nodes: gqlError.nodes, source: gqlError.source, positions: gqlError.positions, path: gqlError.path, extensions: { ...own.extensions, code: 'BAD_USER_INPUT' } });
   }
   log?.error('unexpected error', { err: original instanceof Error ? original : String(original), path: gqlError?.path });
   return new GraphQLError('Unexpected error.', { nodes: gqlError?.nodes, path: gqlError?.path, extensions: { code: 'INTERNAL_SERVER_ERROR' } });

@@ -2,6 +2,7 @@
 // access is enforced here as well as in the schema, so no path can skip it.
 import { z } from 'zod';
 import { hashPassword } from '../auth/passwords.js';
+import { serialized } from '../db/serialized.js';
 import { BadInput, Conflict, Forbidden, NotFound } from '../errors.js';
 import type { User } from '../generated/sqlite/client.js';
 import { isId, newId } from './ids.js';
@@ -91,7 +92,7 @@ export function createUserService({ db, log }: ServiceDeps, onLimitsChange: () =
         ...(input.maxConcurrentJobs !== undefined && { maxConcurrentJobs: input.maxConcurrentJobs }),
         ...(input.password !== undefined && { passwordHash: await hashPassword(input.password) }),
       };
-      const updated = await prisma.$transaction(async (tx) => {
+      const updated = await serialized(db, 'active-admins', async (tx) => {
         if (losesAdmin && (await tx.user.count({ where: { role: 'admin', isActive: true } })) <= 1) {
           throw new BadInput('Cannot demote or deactivate the last active admin; promote another admin first');
         }
