@@ -5,6 +5,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { Batch, Job } from '../generated/sqlite/client.js';
+import { insertJobs } from '../db/insertJobs.js';
 import { Conflict, Forbidden, NotFound } from '../errors.js';
 import type { EventBus } from '../events/bus.js';
 import type { ServiceDeps, Viewer } from './deps.js';
@@ -121,7 +122,7 @@ export function createBatchService({ db, config, log }: ServiceDeps, bus: EventB
       });
       const batch = await prisma.$transaction(async (tx) => {
         const b = await tx.batch.create({ data: { id: batchId, name: input.name, description: input.description ?? null, ownerId: viewer.id, createdAt } });
-        await tx.job.createMany({ data: rows });
+        await insertJobs(db.provider, tx, rows);
         return b;
       });
       log.info('batch created', { batchId, jobs: rows.length, ownerId: viewer.id });
