@@ -20,6 +20,9 @@ function config(): Config {
 
 async function serve(role: { worker: boolean; http: boolean }) {
   const cfg = config();
+  if (!role.http && cfg.database.provider === 'sqlite') {
+    fail('the worker role needs a shared PostgreSQL database (DATABASE_URL=postgresql://...); with SQLite, `serve` runs jobs in-process');
+  }
   const log = createLogger(cfg.logLevel);
   const { buildApp } = await import('./server.js');
   const app = await buildApp(cfg, { log, ...role });
