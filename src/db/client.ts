@@ -4,14 +4,11 @@
 // SQLite client's type, which is structurally the same model API.
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
-import { PrismaPg } from '@prisma/adapter-pg';
-import { PrismaClient as SqliteClient } from '../generated/sqlite/client.js';
-import { PrismaClient as PostgresClient } from '../generated/postgres/client.js';
+import type { PrismaClient as SqliteClient } from '../generated/sqlite/client.js';
 import type { Config } from '../config.js';
 import { applyMigrations } from './migrate.js';
 
-export type Db = InstanceType<typeof SqliteClient>;
+export type Db = SqliteClient;
 export type Provider = Config['database']['provider'];
 
 export interface Database {
@@ -24,7 +21,9 @@ export async function openDatabase(target: Config['database'], log?: (msg: strin
   if (target.provider === 'sqlite') {
     mkdirSync(dirname(target.file), { recursive: true });
     await applyMigrations(target, log);
-    const prisma = new SqliteClient({ adapter: new PrismaBetterSqlite3({ url: `file:${target.file}`, timeout: 10_000 }) });
+    // Only the provider in use is loaded: each client carries its own query compiler.
+    const [{ PrismaClient }, { PrismaBetterSqlite3 }] = await Promise.all([import('../generated/sqlite/client.js'), import('@prisma/adapter-better-sqlite3')]);
+    const prisma = new PrismaClient({ adapter: new PrismaBetterSqlite3({ url: `file:${target.file}`, timeout: 10_000 }) });
     // WAL lets readers run beside the single writer; NORMAL sync is durable
     // across process crashes (only an OS crash can lose the last commits).
     await prisma.$queryRawUnsafe('PRAGMA journal_mode = WAL');
@@ -33,6 +32,7 @@ export async function openDatabase(target: Config['database'], log?: (msg: strin
     return { prisma, provider: 'sqlite', close: () => prisma.$disconnect() };
   }
   await applyMigrations(target, log);
-  const prisma = new PostgresClient({ adapter: new PrismaPg({ connectionString: target.url, max: 20 }) }) as unknown as Db;
+  const [{ PrismaClient }, { PrismaPg }] = await Promise.all([import('../generated/postgres/client.js'), import('@prisma/adapter-pg')]);
+  const prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString: target.url, max: 20 }) }) as unknown as Db;
   return { prisma, provider: 'postgresql', close: () => prisma.$disconnect() };
 }
