@@ -3,6 +3,7 @@
 // subscriber that replays storage and then follows live sees no gap).
 import type { Database } from '../db/client.js';
 import type { EventBus } from '../events/bus.js';
+import { storableText } from '../services/jobSpec.js';
 import type { OutputSink } from './runner.js';
 
 export function createLogSink(db: Database, bus: EventBus, jobId: string): OutputSink {
@@ -10,7 +11,7 @@ export function createLogSink(db: Database, bus: EventBus, jobId: string): Outpu
   return {
     async write(chunks) {
       const at = new Date();
-      const rows = chunks.map((c) => ({ jobId, seq: ++seq, stream: c.stream, data: c.data, at }));
+      const rows = chunks.map((c) => ({ jobId, seq: ++seq, stream: c.stream, data: storableText(c.data), at }));
       await db.prisma.jobLogChunk.createMany({ data: rows });
       const iso = at.toISOString();
       for (const r of rows) bus.publish('job.log', { jobId, seq: r.seq, stream: r.stream, data: r.data, at: iso }, jobId);

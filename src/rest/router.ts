@@ -72,12 +72,12 @@ export function createRouter(schema: GraphQLSchema, table: Route[], log: Logger)
   }
   const compiled = table.map(compile);
 
-  function match(method: string, path: string): { route: Route; params: Record<string, string> } | 'method' | null {
-    let pathMatched = false;
+  function match(method: string, path: string): { route: Route; params: Record<string, string> } | { allow: Method[] } | null {
+    const allow: Method[] = [];
     for (const c of compiled) {
       const m = c.pattern.exec(path);
       if (!m) continue;
-      pathMatched = true;
+      allow.push(c.route.method);
       if (c.route.method !== (method as Method)) continue;
       let params: Record<string, string>;
       try {
@@ -87,13 +87,13 @@ export function createRouter(schema: GraphQLSchema, table: Route[], log: Logger)
       }
       return { route: c.route, params };
     }
-    return pathMatched ? 'method' : null;
+    return allow.length ? { allow } : null;
   }
 
   async function handle(req: RestRequest): Promise<RestResponse> {
     const found = match(req.method === 'HEAD' ? 'GET' : req.method, req.path);
     if (found === null) return notFound();
-    if (found === 'method') return { status: 405, body: { detail: 'Method Not Allowed' } };
+    if ('allow' in found) return { status: 405, body: { detail: 'Method Not Allowed' }, headers: { Allow: found.allow.join(', ') } };
     const { route, params } = found;
 
     // Like FastAPI's security dependency: no valid session, no further look.

@@ -2,7 +2,7 @@
 // bodies before any GraphQL runs; all of them feed the OpenAPI document.
 // Field rules come from services/validation.ts, shared with GraphQL.
 import { z } from 'zod';
-import { email, jobLimit, password, role } from '../services/validation.js';
+import { email, jobLimit, password, role, text } from '../services/validation.js';
 import * as J from '../services/jobSpec.js';
 
 const timestamp = z.string().meta({ format: 'date-time', example: '2026-11-25T10:00:00.000Z' });
@@ -124,8 +124,8 @@ export const ForceComplete = z.strictObject({
 });
 
 export const BatchCreate = z.strictObject({
-  name: z.string().min(1).max(200),
-  description: z.string().max(2000).nullish(),
+  name: text().min(1).max(200),
+  description: text().max(2000).nullish(),
   jobs: z.array(JobCreate).min(1).max(1000).meta({ description: '1 to 1000 jobs; if any is invalid, nothing is created' }),
 });
 

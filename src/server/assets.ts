@@ -15,6 +15,7 @@ const FILES: Record<string, string> = {
   '/docs/assets/swagger-ui-bundle.js': join(swaggerDir, 'swagger-ui-bundle.js'),
   '/docs/assets/swagger-ui-standalone-preset.js': join(swaggerDir, 'swagger-ui-standalone-preset.js'),
   '/docs/assets/favicon-32x32.png': join(swaggerDir, 'favicon-32x32.png'),
+  '/favicon.ico': join(swaggerDir, 'favicon-32x32.png'),
   '/graphiql/assets/graphiql.css': join(graphiqlDir, 'graphiql.css'),
   '/graphiql/assets/yoga-graphiql.umd.js': join(graphiqlDir, 'yoga-graphiql.umd.js'),
   '/graphiql/assets/editor.worker.js': join(graphiqlDir, 'monacoeditorwork/editor.worker.bundle.js'),
@@ -29,7 +30,7 @@ export function staticAsset(path: string): { body: Buffer; type: string } | null
   if (!file) return null;
   let body = cache.get(path);
   if (!body) cache.set(path, (body = readFileSync(file)));
-  return { body, type: TYPES[path.slice(path.lastIndexOf('.'))] ?? 'application/octet-stream' };
+  return { body, type: TYPES[file.slice(file.lastIndexOf('.'))] ?? 'application/octet-stream' };
 }
 
 const escapeJson = (v: unknown) => JSON.stringify(v).replace(/</g, '\\u003c');
@@ -48,7 +49,7 @@ export function swaggerHtml(openapiUrl: string): string {
 export function graphiqlHtml(options: Record<string, unknown>): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Job Runner GraphQL</title>
-<link rel="stylesheet" href="/graphiql/assets/graphiql.css"></head>
+<link rel="stylesheet" href="/graphiql/assets/graphiql.css"><link rel="icon" href="/favicon.ico"></head>
 <body id="body" class="no-focus-outline"><div id="root">Loading GraphiQL…</div>
 <script>
 self.MonacoEnvironment = { globalAPI: false, getWorkerUrl: function (_id, label) {

@@ -28,7 +28,8 @@ export function createAuthService({ db, log }: ServiceDeps, tokens: TokenIssuer)
       const wait = Math.max(limiter.retryAfter(emailKey), limiter.retryAfter(addrKey));
       if (wait > 0) throw new RateLimited(wait);
 
-      const user = await prisma.user.findUnique({ where: { email: username.trim().toLowerCase() } });
+      // A NUL can be in no stored email (and PostgreSQL refuses it in a query): a plain miss.
+      const user = username.includes('\0') ? null : await prisma.user.findUnique({ where: { email: username.trim().toLowerCase() } });
       const ok = await verifyPassword(user?.passwordHash ?? (await dummyPasswordHash()), password);
       if (!user || !ok || !user.isActive) {
         limiter.fail(emailKey);

@@ -13,13 +13,13 @@ import { isId, newId } from './ids.js';
 import type { FinalState, JobControl, JobStats } from './jobs.js';
 import { JOB_STATUSES, prepareJob, submitJobInput, type JobStatus } from './jobSpec.js';
 import { afterWhere, ORDER, pageSize, toPage, type Page } from './paging.js';
-import { parseInput } from './validation.js';
+import { parseInput, text } from './validation.js';
 
 export const MAX_BATCH_JOBS = 1000;
 
 export const createBatchInput = z.strictObject({
-  name: z.string().min(1).max(200),
-  description: z.string().max(2000).nullish(),
+  name: text().min(1).max(200),
+  description: text().max(2000).nullish(),
   jobs: z.array(submitJobInput).min(1).max(MAX_BATCH_JOBS),
 });
 

@@ -6,10 +6,11 @@ import { mkdirSync, realpathSync, statSync } from 'node:fs';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { z } from 'zod';
 import { BadInput } from '../errors.js';
+import { text } from './validation.js';
 
 const noNul = (s: string) => !s.includes('\0');
 
-export const jobName = z.string().min(1).max(200);
+export const jobName = text().min(1).max(200);
 export const command = z
   .array(z.string().max(128 * 1024).refine(noNul, 'must not contain NUL bytes'))
   .min(1)
@@ -106,3 +107,9 @@ export function runDirFor(dataDir: string, jobId: string): string {
   mkdirSync(dir, { recursive: true, mode: 0o750 });
   return dir;
 }
+
+/**
+ * PostgreSQL text cannot hold NUL, so output keeps one representation on
+ * both providers: NUL is stored as U+FFFD, like bytes that are not UTF-8.
+ */
+export const storableText = (s: string): string => (s.includes('\0') ? s.replaceAll('\0', '\uFFFD') : s);

@@ -8,7 +8,7 @@ import { Conflict, Forbidden, NotFound } from '../errors.js';
 import type { EventBus } from '../events/bus.js';
 import type { ServiceDeps, Viewer } from './deps.js';
 import { isId, newId } from './ids.js';
-import { isTerminal, prepareJob, submitJobInput, JOB_STATUSES, type JobStatus } from './jobSpec.js';
+import { isTerminal, prepareJob, storableText, submitJobInput, JOB_STATUSES, type JobStatus } from './jobSpec.js';
 import { afterWhere, ORDER, pageSize, toPage, type Page } from './paging.js';
 import { parseInput } from './validation.js';
 import { z } from 'zod';
@@ -73,7 +73,7 @@ export function createJobService({ db, config, log }: ServiceDeps, bus: EventBus
 
   /** Replaces one stream's stored output (force-complete overrides). */
   async function replaceOutput(job: Job, stream: 'stdout' | 'stderr', text: string) {
-    const bytes = Buffer.from(text, 'utf8');
+    const bytes = Buffer.from(storableText(text), 'utf8');
     const kept = bytes.subarray(0, config.maxLogBytes).toString('utf8');
     const truncated = bytes.length > config.maxLogBytes;
     await prisma.$transaction(async (tx) => {

@@ -6,16 +6,22 @@ import { ValidationFailed, type ValidationIssue } from '../errors.js';
 export const ROLES = ['admin', 'operator', 'viewer'] as const;
 export type Role = (typeof ROLES)[number];
 
-export const email = z.string().trim().max(254).regex(/^[^@\s]+@[^@\s]+\.[^@\s]+$/, 'value is not a valid email address');
+/** Text that can be stored anywhere: PostgreSQL refuses NUL in text columns. */
+export const text = () => z.string().refine((s) => !s.includes('\0'), 'must not contain NUL characters');
+
+// No whitespace or control characters anywhere; one @; a dot in the domain.
+export const email = z.string().trim().max(254).regex(/^[^@\s\p{Cc}]+@[^@\s\p{Cc}]+\.[^@\s\p{Cc}]+$/u, 'value is not a valid email address');
 export const password = z.string().min(8).max(256);
 export const role = z.enum(ROLES);
 export const jobLimit = z.number().int().min(1).max(10000);
 
+const TYPE_NAMES: Record<string, string> = { boolean: 'bool_type', number: 'int_type', int: 'int_type', string: 'string_type', object: 'dict_type', record: 'dict_type', array: 'list_type' };
+
 function pydanticType(issue: z.core.$ZodIssue, input: unknown): string {
+  if (input === undefined && issue.code !== 'unrecognized_keys') return 'missing';
   switch (issue.code) {
     case 'invalid_type':
-      if (input === undefined) return 'missing';
-      return `${issue.expected}_type`;
+      return TYPE_NAMES[issue.expected] ?? `${issue.expected}_type`;
     case 'too_small':
       if (issue.origin === 'string') return 'string_too_short';
       if (issue.origin === 'array' || issue.origin === 'set') return 'too_short';
@@ -44,6 +50,19 @@ function valueAt(root: unknown, path: PropertyKey[]): unknown {
   return cur;
 }
 
+const MAX_ECHO = 1024;
+
+/** What a 422 echoes back as `input`: small values as they are, big or deeply nested ones summarized. */
+function echo(value: unknown): unknown {
+  if (value === null || typeof value !== 'object') return typeof value === 'string' && value.length > MAX_ECHO ? value.slice(0, MAX_ECHO) + '…' : value;
+  try {
+    const text = JSON.stringify(value);
+    return text.length <= MAX_ECHO ? value : text.slice(0, MAX_ECHO) + '…';
+  } catch {
+    return Array.isArray(value) ? '[…]' : '{…}';
+  }
+}
+
 /** Pydantic-shaped issues, `loc` prefixed with where the input came from (`body`, `query`, `path`, or nothing for GraphQL). */
 export function toIssues(error: z.ZodError, root: unknown, prefix: (string | number)[] = []): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
@@ -51,14 +70,14 @@ export function toIssues(error: z.ZodError, root: unknown, prefix: (string | num
     const path = issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p));
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys) {
-        issues.push({ type: 'extra_forbidden', loc: [...prefix, ...path, key], msg: 'Extra inputs are not permitted', input: valueAt(root, [...path, key]) });
+        issues.push({ type: 'extra_forbidden', loc: [...prefix, ...path, key], msg: 'Extra inputs are not permitted', input: echo(valueAt(root, [...path, key])) });
       }
       continue;
     }
     const input = valueAt(root, path);
     const type = pydanticType(issue, input);
     const msg = type === 'missing' ? 'Field required' : issue.message;
-    issues.push({ type, loc: [...prefix, ...path], msg, input: type === 'missing' ? undefined : input });
+    issues.push({ type, loc: [...prefix, ...path], msg, input: type === 'missing' ? undefined : echo(input) });
   }
   return issues;
 }
