@@ -12,11 +12,13 @@ import { toGraphQLError } from './graphql/errors.js';
 import { schema } from './graphql/schema.js';
 import { createLogger, type Logger } from './logger.js';
 import { buildOpenApi } from './rest/openapi.js';
+import { createLogStream } from './rest/logStream.js';
 import { createRouter } from './rest/router.js';
 import { routes } from './rest/routes.js';
 import { staticAsset, graphiqlHtml, swaggerHtml } from './server/assets.js';
 import { BodyTooLarge, readBody } from './server/body.js';
 import { createContextFactory } from './server/contextFactory.js';
+import { createGraphQLWebSocket, type GraphQLWebSocket } from './server/websocket.js';
 import { createServices, type Services } from './services/index.js';
 import { createLimitsService } from './services/limits.js';
 import { createLocalBus, type EventBus } from './events/bus.js';
@@ -95,6 +97,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   const router = createRouter(schema, routes, log);
   const openapi = JSON.stringify(buildOpenApi(routes, config.apiPrefix, VERSION));
   const prefix = config.apiPrefix;
+  const logStream = createLogStream({ prefix, routes, schema, live: services.live, contextFor, log });
 
   async function handleGraphQL(req: IncomingMessage, res: ServerResponse, url: URL, clientAddress: string) {
     const body = req.method === 'GET' || req.method === 'HEAD' ? undefined : await readBody(req, config.maxBodyBytes);
@@ -115,6 +118,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
       if (path === `${prefix}/openapi.json`) {
         return void res.writeHead(200, { 'content-type': 'application/json' }).end(openapi);
       }
+      const streamJobId = logStream.match(path);
+      if (streamJobId !== null) return await logStream.handle(req, res, streamJobId, clientAddress);
       if (path === prefix || path.startsWith(prefix + '/')) {
         const out = await router.handle({
           method: req.method ?? 'GET',
@@ -148,6 +153,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   }
 
   let server: Server | null = null;
+  let sockets: GraphQLWebSocket | null = null;
 
   return {
     config,
@@ -162,6 +168,9 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
       server = createServer((req, res) => void handle(req, res));
       server.headersTimeout = 30_000;
       server.requestTimeout = 120_000;
+      // GraphQL over WebSocket on /graphql (same port); any other upgrade is a 404.
+      sockets = createGraphQLWebSocket(yoga, services, log, { maxPayloadBytes: config.maxBodyBytes });
+      server.on('upgrade', sockets.handleUpgrade);
       await new Promise<void>((resolve, reject) => {
         server!.once('error', reject);
         server!.listen(config.port, config.host, () => resolve());
@@ -174,6 +183,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     },
     async stop(graceMs = config.shutdownGraceMs) {
       await worker?.shutdown(graceMs);
+      await sockets?.close();
+      sockets = null;
       if (server) {
         const s = server;
         server = null;

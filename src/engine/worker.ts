@@ -127,8 +127,6 @@ export function createWorker(db: Database, config: Config, bus: EventBus, log: L
       } while (passAgain);
     } catch (err) {
       wlog.error('dispatch pass failed', { err });
-    } finally {
-      passRunning = null;
     }
   }
 
@@ -138,7 +136,11 @@ export function createWorker(db: Database, config: Config, bus: EventBus, log: L
       passAgain = true;
       return;
     }
-    passRunning = pass();
+    // Cleared by the caller, not inside pass(): pass() may settle before it returns.
+    passRunning = pass().finally(() => {
+      passRunning = null;
+      if (passAgain) wake();
+    });
   }
 
   async function stopLocal(jobId: string, final: FinalState): Promise<boolean> {

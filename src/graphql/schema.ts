@@ -7,6 +7,7 @@ import './types/user.js';
 import './types/limits.js';
 import './types/health.js';
 import './types/job.js';
+import './types/subscriptions.js';
 import './types/batch.js';
 
 export const schema = builder.toSchema({ sortSchema: false });

@@ -75,6 +75,15 @@ export const routes: Route[] = [
     response: { schema: S.JobLogsRead, map: (d) => jobLogsRead(d.job.logs) },
   }),
   route({
+    method: 'GET', path: '/jobs/{id}/logs/stream', tag: 'jobs', auth: true, stream: true,
+    summary: 'Follow a job\'s output as it is produced; ends when the job is terminal',
+    description:
+      'Default `text/plain; charset=utf-8`: the raw output of both streams in seq order, chunked. With `Accept: text/event-stream`: one event per chunk (`id: <seq>`, `event: stdout|stderr`, one `data:` line per line of output), then `event: end` with `{"status", "exit_code"}`; `Last-Event-ID: <seq>` resumes after that chunk. Served by rest/logStream.ts.',
+    document: Ops.JobStreamStatusDocument,
+    variables: ({ path }) => ({ id: path.id! }),
+    status: 200,
+  }),
+  route({
     method: 'POST', path: '/jobs/{id}/cancel', tag: 'jobs', auth: true,
     summary: 'Cancel a pending or running job (its whole process group is stopped)',
     document: Ops.CancelJobDocument,

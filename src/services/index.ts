@@ -6,6 +6,7 @@ import type { ServiceDeps } from './deps.js';
 import { createHealthService } from './health.js';
 import { createJobService, type JobControl } from './jobs.js';
 import { createLimitsService } from './limits.js';
+import { createLiveService } from './live.js';
 import { createUserService } from './users.js';
 
 export interface ServiceWiring {
@@ -18,12 +19,15 @@ export interface ServiceWiring {
 export function createServices(deps: ServiceDeps, tokens: TokenIssuer, wiring: ServiceWiring) {
   // Limits or a user's activity changed: the scheduler re-evaluates at once.
   const rescheduled = () => wiring.control.wake();
+  const jobs = createJobService(deps, wiring.bus, wiring.control);
+  const batches = createBatchService(deps, wiring.bus, wiring.control);
   return {
     auth: createAuthService(deps, tokens),
     users: createUserService(deps, rescheduled),
     limits: createLimitsService(deps, rescheduled),
-    jobs: createJobService(deps, wiring.bus, wiring.control),
-    batches: createBatchService(deps, wiring.bus, wiring.control),
+    jobs,
+    batches,
+    live: createLiveService(deps, wiring.bus, { jobs, batches }),
     health: createHealthService(deps, wiring.version, wiring.pingRedis),
   };
 }

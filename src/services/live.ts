@@ -4,7 +4,6 @@
 // read only to catch up (stored output, the row after a change), never polled.
 // Knows nothing of GraphQL or HTTP.
 import type { Job } from '../generated/sqlite/client.js';
-import { NotFound } from '../errors.js';
 import type { EventBus, JobChangedEvent } from '../events/bus.js';
 import type { ServiceDeps, Viewer } from './deps.js';
 import { isTerminal } from './jobSpec.js';
@@ -20,14 +19,21 @@ export interface LogChunk {
 export type LiveIterator<T> = AsyncIterableIterator<T> & { return(): Promise<IteratorResult<T>> };
 
 export interface LiveLimits {
-  /** Stored chunks read per query while catching up (a chunk holds at most 64 Ki characters). */
+  /**
+   * Stored chunks read per query while catching up, at first; the page then
+   * grows or shrinks to hold about `replayPageChars` characters (a chunk
+   * holds 1 to 64 Ki characters), up to 256 chunks.
+   */
   replayPage: number;
+  replayPageChars: number;
   /** Live chunks held for one slow subscriber before it falls back to the database. */
   maxBufferedChunks: number;
   maxBufferedChars: number;
 }
 
-export const DEFAULT_LIVE_LIMITS: LiveLimits = { replayPage: 16, maxBufferedChunks: 1000, maxBufferedChars: 1024 * 1024 };
+export const DEFAULT_LIVE_LIMITS: LiveLimits = { replayPage: 4, replayPageChars: 256 * 1024, maxBufferedChunks: 1000, maxBufferedChars: 1024 * 1024 };
+
+const MAX_REPLAY_PAGE = 256;
 
 // Per jobEvents subscription: the last status sent per job (to drop repeats), oldest forgotten first.
 const MAX_REMEMBERED_JOBS = 10_000;
@@ -80,9 +86,8 @@ export function createLiveService({ db }: Pick<ServiceDeps, 'db'>, bus: EventBus
    * was delivered (or when the job disappears).
    */
   async function followJob(viewer: Viewer, jobId: string): Promise<LiveIterator<Job>> {
-    await checks.jobs.visible(viewer, jobId);
     let closed = false;
-    let dirty = true;
+    let dirty = false;
     const wake = new Wakeup();
     // Listen before the first read: a change in between only causes one more read.
     const off = bus.subscribe('job.changed', () => ((dirty = true), wake.notify()), jobId);
@@ -92,24 +97,35 @@ export function createLiveService({ db }: Pick<ServiceDeps, 'db'>, bus: EventBus
       off();
       wake.notify();
     };
+    let first: Job;
+    try {
+      first = await checks.jobs.visible(viewer, jobId);
+    } catch (err) {
+      stop();
+      throw err;
+    }
 
     async function* run(): AsyncGenerator<Job, void> {
+      let job: Job | null = first;
       let last = '';
       try {
         while (!closed) {
-          if (!dirty) {
-            await wake.wait();
-            continue;
+          if (!job) {
+            if (!dirty) {
+              await wake.wait();
+              continue;
+            }
+            dirty = false;
+            job = await prisma.job.findUnique({ where: { id: jobId } });
+            if (closed || !job) return;
           }
-          dirty = false;
-          const job = await prisma.job.findUnique({ where: { id: jobId } });
-          if (closed || !job) return;
           const snapshot = JSON.stringify(job);
           if (snapshot !== last) {
             last = snapshot;
             yield job;
           }
           if (isTerminal(job.status)) return;
+          job = null;
         }
       } finally {
         stop();
@@ -192,7 +208,6 @@ export function createLiveService({ db }: Pick<ServiceDeps, 'db'>, bus: EventBus
    * final read fetches whatever is left, then the iterator completes.
    */
   async function followLog(viewer: Viewer, jobId: string, after = 0): Promise<LiveIterator<LogChunk>> {
-    await checks.jobs.visible(viewer, jobId);
     let closed = false;
     let terminal = false;
     let needDb = true;
@@ -234,8 +249,8 @@ export function createLiveService({ db }: Pick<ServiceDeps, 'db'>, bus: EventBus
     };
 
     try {
-      const job = await prisma.job.findUnique({ where: { id: jobId }, select: { status: true } });
-      if (!job) throw new NotFound('Job');
+      // Read after listening: a terminal event cannot fall between the two.
+      const job = await checks.jobs.visible(viewer, jobId);
       if (isTerminal(job.status)) terminal = true;
     } catch (err) {
       stop();
@@ -243,17 +258,23 @@ export function createLiveService({ db }: Pick<ServiceDeps, 'db'>, bus: EventBus
     }
 
     let last = Math.max(0, after);
+    let pageSize = limits.replayPage;
 
     async function* replay(): AsyncGenerator<LogChunk, void> {
       needDb = false;
       for (;;) {
+        const take = pageSize;
         const page = await prisma.jobLogChunk.findMany({
           where: { jobId, seq: { gt: last } },
           orderBy: { seq: 'asc' },
-          take: limits.replayPage,
+          take,
           select: { seq: true, stream: true, data: true, at: true },
         });
-        const full = page.length === limits.replayPage;
+        const full = page.length === take;
+        // Pages of about replayPageChars whatever the chunk sizes: few queries for small chunks, little memory for big ones.
+        const chars = page.reduce((n, c) => n + c.data.length, 0);
+        if (full && chars * 2 < limits.replayPageChars) pageSize = Math.min(MAX_REPLAY_PAGE, pageSize * 2);
+        else if (chars > limits.replayPageChars * 2) pageSize = Math.max(1, pageSize >> 1);
         // Hand chunks out one by one and let go of each once delivered.
         for (let c = page.shift(); c; c = page.shift()) {
           if (closed) return;
@@ -311,17 +332,3 @@ export function createLiveService({ db }: Pick<ServiceDeps, 'db'>, bus: EventBus
 }
 
 export type LiveService = ReturnType<typeof createLiveService>;
-
-// The live service needs the EventBus, which Services do not expose; server.ts
-// attaches it to the Services object it builds and resolvers look it up here.
-const attached = new WeakMap<object, LiveService>();
-
-export function attachLiveService(services: object, live: LiveService): void {
-  attached.set(services, live);
-}
-
-export function liveServiceOf(services: object): LiveService {
-  const live = attached.get(services);
-  if (!live) throw new Error('live service not attached to these services (see server.ts)');
-  return live;
-}

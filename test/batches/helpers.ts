@@ -73,7 +73,41 @@ export async function waitBatch(s: TestServer, token: string, id: string, pred: 
       return pred(last) && last;
     }, timeoutMs, 50);
   } catch (err) {
-    throw new Error(`${(err as Error).message}; last batch state: ${JSON.stringify(last && { status: last.status, job_counts: last.job_counts, jobs: last.jobs?.map((j) => `${j.name}:${j.status}`) })}`);
+    throw new Error(`${(err as Error).message}; last batch state: ${describeBatch(last)}`);
+  }
+}
+
+function describeBatch(b: BatchRead | undefined): string {
+  if (!b) return 'none';
+  const live = (b.jobs ?? []).filter((j) => !TERMINAL.includes(j.status)).slice(0, 5).map((j) => `${j.name}:${j.status}`);
+  return JSON.stringify({ status: b.status, job_counts: b.job_counts, first_live_jobs: live });
+}
+
+/**
+ * Waits for every job of a (big) batch to end, polling the light list
+ * endpoint (no jobs). Fails early when nothing moves for `stallMs`: a
+ * scheduler that stopped is a failure, not slowness.
+ */
+export async function waitAllDone(s: TestServer, token: string, id: string, opts: { stallMs?: number; capMs?: number } = {}): Promise<Counts> {
+  const stallMs = opts.stallMs ?? 15_000;
+  const deadline = Date.now() + (opts.capMs ?? 240_000);
+  let last = '';
+  let lastChange = Date.now();
+  for (;;) {
+    const { items } = await listAll<BatchRead>(s, token, '/job-batches', 1000);
+    const b = items.find((x) => x.id === id);
+    if (!b) throw new Error(`batch ${id} is not listed`);
+    const c = b.job_counts;
+    if (c.pending === 0 && c.running === 0) return c;
+    const key = JSON.stringify(c);
+    if (key !== last) {
+      last = key;
+      lastChange = Date.now();
+    } else if (Date.now() - lastChange > stallMs) {
+      throw new Error(`batch ${id} made no progress for ${stallMs} ms: job_counts ${key}`);
+    }
+    if (Date.now() > deadline) throw new Error(`batch ${id} not done in time: job_counts ${key}`);
+    await new Promise((r) => setTimeout(r, 250));
   }
 }
 

@@ -4,16 +4,6 @@ import { requireViewer } from '../context.js';
 import { present } from '../input.js';
 import { JobStatsType, JobStatusEnum, JobType, SubmitJobInput } from './job.js';
 
-const BatchStatusEnum = builder.enumType('BatchStatus', {
-  values: {
-    PENDING: { value: 'pending' },
-    RUNNING: { value: 'running' },
-    SUCCESS: { value: 'success' },
-    FAILED: { value: 'failed' },
-    CANCELED: { value: 'canceled' },
-  } as const,
-});
-
 const BatchType = builder.objectRef<BatchView>('Batch').implement({
   description: 'A named group of jobs submitted together; status is derived from its jobs.',
   fields: (t) => ({
@@ -22,7 +12,7 @@ const BatchType = builder.objectRef<BatchView>('Batch').implement({
     description: t.exposeString('description', { nullable: true }),
     ownerId: t.exposeID('ownerId'),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
-    status: t.field({ type: BatchStatusEnum, resolve: (b) => b.status }),
+    status: t.field({ type: JobStatusEnum, description: 'Derived from the jobs: PENDING (none started), RUNNING, then SUCCESS, CANCELED or FAILED', resolve: (b) => b.status }),
     jobCounts: t.field({ type: JobStatsType, resolve: (b) => b.jobCounts }),
     jobs: t.field({
       type: [JobType],
