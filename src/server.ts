@@ -25,6 +25,7 @@ import { createLocalBus, type EventBus } from './events/bus.js';
 import { createRedisBus } from './events/redisBus.js';
 import { createJobControl } from './engine/control.js';
 import { createWorker, type Worker } from './engine/worker.js';
+import { startSpawner } from './engine/spawnerClient.js';
 import { VERSION } from './version.js';
 
 export interface AppOptions {
@@ -71,7 +72,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   // The worker reads the default limit through the limits service; the
   // services reach the worker through JobControl. Build the limits reader first.
   const limitsReader = createLimitsService(deps, () => control.wake());
-  const worker = options.worker === false ? null : createWorker(db, config, bus, log, limitsReader.defaultLimit);
+  const spawner = options.worker === false ? null : await startSpawner(log);
+  const worker = spawner ? createWorker(db, config, bus, log, limitsReader.defaultLimit, spawner.launcher) : null;
   const control = createJobControl(db, bus, worker, config.killGraceMs + 10_000);
   const services = createServices(deps, tokens, { bus, control, pingRedis: redisBus ? () => redisBus.ping() : null, version: VERSION });
 
@@ -183,6 +185,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     },
     async stop(graceMs = config.shutdownGraceMs) {
       await worker?.shutdown(graceMs);
+      await spawner?.close();
       await sockets?.close();
       sockets = null;
       if (server) {

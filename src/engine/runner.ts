@@ -2,9 +2,9 @@
 // timeout/cancel, and make sure nothing of its process group outlives it.
 // Knows nothing about databases, GraphQL or HTTP.
 
-import { spawn, type ChildProcess } from 'node:child_process';
 import { StringDecoder } from 'node:string_decoder';
 import type { Readable } from 'node:stream';
+import { directLauncher, type LaunchedProcess, type Launcher } from './launcher.js';
 
 export type Stream = 'stdout' | 'stderr';
 export interface OutputChunk { stream: Stream; data: string }
@@ -16,6 +16,8 @@ export interface RunSpec {
   maxLogBytes: number;
   killGraceMs?: number;
   flushIntervalMs?: number;
+  /** Who forks the process (default: this process). */
+  launcher?: Launcher;
 }
 export interface OutputSink { write(chunks: OutputChunk[]): Promise<void> }
 export interface RunResult {
@@ -28,6 +30,8 @@ export interface RunResult {
 }
 export interface RunHandle {
   readonly pid: number | undefined;
+  /** The pid once the process runs, or undefined when it could not start. */
+  readonly started: Promise<number | undefined>;
   readonly done: Promise<RunResult>;
   cancel(reason?: string): void;
 }
@@ -168,19 +172,24 @@ export function startRun(spec: RunSpec, sink: OutputSink): RunHandle {
   }
 
   // ---- process ---------------------------------------------------------
-  let child: ChildProcess;
+  let child: LaunchedProcess;
   try {
-    child = spawn(spec.argv[0], spec.argv.slice(1), {
-      cwd: spec.cwd,
-      detached: true, // own process group, so the whole tree can be signalled at once
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: childEnv(spec.env),
-    });
+    // Own process group (the launcher detaches it), so the whole tree can be signalled at once.
+    child = (spec.launcher ?? directLauncher)(spec.argv[0]!, spec.argv.slice(1), { cwd: spec.cwd, env: childEnv(spec.env) });
   } catch (err) {
     // Invalid arguments (empty program, NUL in env, ...) throw synchronously.
     resolveDone(result(null, null, 'failed', `spawn ${(err as NodeJS.ErrnoException).code ?? 'failed'}`));
-    return { pid: undefined, done, cancel() {} };
+    return { pid: undefined, started: Promise.resolve(undefined), done, cancel() {} };
   }
+  const started = new Promise<number | undefined>((resolve) => {
+    if (child.pid !== undefined) resolve(child.pid);
+    child.once('spawn', () => resolve(child.pid));
+    child.once('error', () => resolve(child.pid));
+  });
+  // A stop asked for before the pid was known is carried out once it is.
+  child.once('spawn', () => {
+    if (stopping && !exited) killProcessGroup(child.pid!, 'SIGTERM');
+  });
 
   const pipes: Record<Stream, Readable> = { stdout: child.stdout!, stderr: child.stderr! };
   const open = new Set<Stream>(['stdout', 'stderr']);
@@ -265,14 +274,14 @@ export function startRun(spec: RunSpec, sink: OutputSink): RunHandle {
   }
 
   function stop(outcome: 'failed' | 'canceled', error: string): void {
-    if (stopping || exited || child.pid === undefined) return;
+    if (stopping || exited || finished) return;
     stopping = { outcome, error };
     clearTimeout(timeoutTimer);
-    killProcessGroup(child.pid, 'SIGTERM');
-    killTimer = setTimeout(() => killProcessGroup(child.pid!, 'SIGKILL'), killGraceMs);
+    if (child.pid !== undefined) killProcessGroup(child.pid, 'SIGTERM');
+    killTimer = setTimeout(() => child.pid !== undefined && killProcessGroup(child.pid, 'SIGKILL'), killGraceMs);
   }
 
-  if (spec.timeoutSeconds && spec.timeoutSeconds > 0 && child.pid !== undefined) {
+  if (spec.timeoutSeconds && spec.timeoutSeconds > 0) {
     const n = spec.timeoutSeconds;
     timeoutTimer = setTimeout(() => stop('failed', `timed out after ${n}s`), n * 1000);
   }
@@ -290,6 +299,7 @@ export function startRun(spec: RunSpec, sink: OutputSink): RunHandle {
 
   return {
     get pid() { return child.pid; },
+    started,
     done,
     cancel(reason?: string) { stop('canceled', reason ?? 'canceled'); },
   };

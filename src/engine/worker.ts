@@ -14,6 +14,7 @@ import { newId } from '../services/ids.js';
 import { claimJobs, Fairness } from './claim.js';
 import { createLiveness } from './liveness.js';
 import { createLogSink } from './logSink.js';
+import type { Launcher } from './launcher.js';
 import { startRun, type RunHandle } from './runner.js';
 
 const SAFETY_POLL_MS = 1000;
@@ -35,7 +36,7 @@ export interface Worker {
   shutdown(graceMs: number): Promise<void>;
 }
 
-export function createWorker(db: Database, config: Config, bus: EventBus, log: Logger, defaultLimit: () => Promise<number>): Worker {
+export function createWorker(db: Database, config: Config, bus: EventBus, log: Logger, defaultLimit: () => Promise<number>, launcher?: Launcher): Worker {
   const id = `${hostname()}:${process.pid}:${newId().slice(-12)}`;
   const wlog = log.scope({ workerId: id });
   const prisma = db.prisma;
@@ -65,13 +66,15 @@ export function createWorker(db: Database, config: Config, bus: EventBus, log: L
           timeoutSeconds: job.timeoutSeconds,
           maxLogBytes: config.maxLogBytes,
           killGraceMs: config.killGraceMs,
+          launcher,
         },
         createLogSink(db, bus, job.id),
       );
       entry.handle = handle;
       // A stop requested between claim and spawn.
       if (entry.final) handle.cancel(entry.final.error ?? 'canceled');
-      if (handle.pid) await prisma.job.update({ where: { id: job.id }, data: { pid: handle.pid } });
+      const pid = await handle.started;
+      if (pid) await prisma.job.updateMany({ where: { id: job.id, status: 'running' }, data: { pid } });
       const result = await handle.done;
       const final = entry.final ?? { status: result.outcome, exitCode: result.exitCode, error: result.error };
       await prisma.job.updateMany({

@@ -1,13 +1,14 @@
 // Submitting and running jobs: the JobRead shape, outcomes, logs, the
-// child's environment and working directory.
-import { existsSync, mkdirSync, realpathSync } from 'node:fs';
+// child's environment and working directory; what a submission may not
+// contain; and a job whose output is far beyond the log cap.
+import { existsSync, mkdirSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROVIDERS } from '../helpers/db.js';
-import { getJob, getLogs, ISO_Z, JOB_READ_KEYS, runJob, submit, waitStatus, waitTerminal } from '../helpers/jobs.js';
+import { getJob, getLogs, ISO_Z, JOB_READ_KEYS, runJob, submit, waitStatus, waitTerminal, type JobRead } from '../helpers/jobs.js';
 import { ADMIN_PASSWORD, startServer, type TestServer } from '../helpers/server.js';
 
-describe.each(PROVIDERS)('running jobs on %s', (provider) => {
+describe.each(PROVIDERS)('submitting and running jobs on %s', (provider) => {
   let s: TestServer;
   let op: Awaited<ReturnType<TestServer['user']>>;
   const savedEnv: Record<string, string | undefined> = {};
@@ -153,9 +154,173 @@ describe.each(PROVIDERS)('running jobs on %s', (provider) => {
     expect(other.logs.stdout).toBe(join(realpathSync(s.db.dataDir), 'runs', other.job.id) + '\n');
   });
 
+  it("purge leaves a working_dir the user named (inside the workspace) in place", async () => {
+    const dir = join(s.db.dataDir, 'workspace', 'keep-me');
+    mkdirSync(dir, { recursive: true });
+    const { job } = await runJob(s, op.token, { command: ['sh', '-c', 'echo data > out.txt'], working_dir: dir });
+    expect(job.status).toBe('success');
+    expect((await s.request('DELETE', `/jobs/${job.id}/purge`, { token: op.token })).status).toBe(204);
+    expect(existsSync(join(dir, 'out.txt'))).toBe(true);
+  });
+
   it('turns invalid UTF-8 output into U+FFFD', async () => {
     const { job, logs } = await runJob(s, op.token, { command: ['printf', '\\377ok'] });
     expect(job.status).toBe('success');
     expect(logs.stdout).toBe('\uFFFDok');
+  });
+
+  // What POST /jobs refuses: shape errors are 422 (Pydantic v2 shape), rules
+  // about the machine are 400 with a sentence, viewers are 403. A refused
+  // submission creates nothing.
+  describe('validation', () => {
+    let workspace: string;
+    beforeAll(() => {
+      workspace = join(s.db.dataDir, 'workspace');
+    });
+
+    const post = (body: unknown, token = op.token) => s.request('POST', '/jobs', { token, body });
+
+    async function jobCount(): Promise<number> {
+      const res = await s.request('GET', '/jobs/stats', { token: s.adminToken });
+      return res.body.total;
+    }
+
+    /** A 422 whose issues include one at `loc` (and, if given, of `type`). */
+    function expect422(res: { status: number; body: any }, loc: (string | number)[], type?: string) {
+      expect(res.status, JSON.stringify(res.body)).toBe(422);
+      expect(Array.isArray(res.body.detail)).toBe(true);
+      const issue = res.body.detail.find((i: any) => JSON.stringify(i.loc.slice(0, loc.length)) === JSON.stringify(loc));
+      expect(issue, `no issue at ${loc.join('.')}: ${JSON.stringify(res.body.detail)}`).toBeTruthy();
+      expect(typeof issue.msg).toBe('string');
+      expect(typeof issue.type).toBe('string');
+      if (type) expect(issue.type).toBe(type);
+    }
+
+    function expect400(res: { status: number; body: any }, ...fragments: (string | RegExp)[]) {
+      expect(res.status, JSON.stringify(res.body)).toBe(400);
+      expect(typeof res.body.detail).toBe('string');
+      for (const f of fragments) expect(res.body.detail).toMatch(f);
+    }
+
+    it('422 for a missing name or command, with Pydantic-shaped issues', async () => {
+      const before = await jobCount();
+      expect422(await post({ command: ['true'] }), ['body', 'name'], 'missing');
+      expect422(await post({ name: 'x' }), ['body', 'command'], 'missing');
+      const noName = await post({ command: ['true'] });
+      expect(noName.body.detail[0].msg).toBe('Field required');
+      expect(await jobCount()).toBe(before);
+    });
+
+    it('422 for an empty command and for an empty program', async () => {
+      expect422(await post({ name: 'x', command: [] }), ['body', 'command']);
+      expect422(await post({ name: 'x', command: [''] }), ['body', 'command']);
+      expect422(await post({ name: 'x', command: ['', 'arg'] }), ['body', 'command']);
+    });
+
+    it('422 for an env name that is not an identifier', async () => {
+      expect422(await post({ name: 'x', command: ['true'], env: { '1BAD': 'x' } }), ['body', 'env']);
+      expect422(await post({ name: 'x', command: ['true'], env: { 'A-B': 'x' } }), ['body', 'env']);
+    });
+
+    it('400 with a sentence for env names that change how programs load', async () => {
+      const before = await jobCount();
+      expect400(await post({ name: 'x', command: ['true'], env: { LD_PRELOAD: '/tmp/evil.so' } }), /LD_PRELOAD/, /not allowed/);
+      expect400(await post({ name: 'x', command: ['true'], env: { NODE_OPTIONS: '--require /tmp/x.js' } }), /NODE_OPTIONS/);
+      expect(await jobCount()).toBe(before);
+    });
+
+    it('422 for timeout_seconds outside 1..604800; both bounds are accepted', async () => {
+      expect422(await post({ name: 'x', command: ['true'], timeout_seconds: 0 }), ['body', 'timeout_seconds']);
+      expect422(await post({ name: 'x', command: ['true'], timeout_seconds: 604801 }), ['body', 'timeout_seconds']);
+      expect422(await post({ name: 'x', command: ['true'], timeout_seconds: 1.5 }), ['body', 'timeout_seconds']);
+      for (const t of [1, 604800]) {
+        const job = await submit(s, op.token, { command: ['true'], timeout_seconds: t });
+        expect(job.timeout_seconds).toBe(t);
+        expect((await waitTerminal(s, op.token, job.id)).status).toBe('success');
+      }
+    });
+
+    it('422 extra_forbidden for an unknown field', async () => {
+      const res = await post({ name: 'x', command: ['true'], priority: 5 });
+      expect422(res, ['body', 'priority'], 'extra_forbidden');
+    });
+
+    it('400 naming the rule for a working_dir that does not exist, is a file, is outside the roots, or escapes by symlink', async () => {
+      const before = await jobCount();
+      expect400(await post({ name: 'x', command: ['true'], working_dir: join(workspace, 'nope') }), /does not exist/);
+
+      const file = join(workspace, 'a-file');
+      writeFileSync(file, 'x');
+      expect400(await post({ name: 'x', command: ['true'], working_dir: file }), /not a directory/);
+
+      expect400(await post({ name: 'x', command: ['true'], working_dir: '/etc' }), /outside the allowed roots/);
+
+      const link = join(workspace, 'escape');
+      symlinkSync('/tmp', link);
+      expect400(await post({ name: 'x', command: ['true'], working_dir: link }), /outside the allowed roots/);
+      expect400(await post({ name: 'x', command: ['true'], working_dir: join(workspace, '..') }), /outside the allowed roots/);
+      expect(await jobCount()).toBe(before);
+
+      // A relative path is a shape error.
+      expect422(await post({ name: 'x', command: ['true'], working_dir: 'workspace' }), ['body', 'working_dir']);
+
+      // A real directory inside the workspace is fine.
+      const ok = join(workspace, 'ok');
+      mkdirSync(ok);
+      const job = await submit(s, op.token, { command: ['pwd'], working_dir: ok });
+      expect((await waitTerminal(s, op.token, job.id)).status).toBe('success');
+    });
+
+    it('403 when a viewer submits', async () => {
+      const viewer = await s.user('viewer');
+      const before = await jobCount();
+      const res = await post({ name: 'x', command: ['true'] }, viewer.token);
+      expect(res.status).toBe(403);
+      expect(typeof res.body.detail).toBe('string');
+      expect(await jobCount()).toBe(before);
+    });
+  });
+});
+
+// A job that prints far more than MAX_LOG_BYTES. SQLite only: the capture,
+// truncation and back-pressure are the same engine code on both providers
+// (only the stored chunk rows differ), and pushing 200 MB through a second
+// server would cost the suite's time budget for no extra coverage.
+const MiB = 1024 * 1024;
+
+describe('huge output on sqlite', () => {
+  let s: TestServer;
+  beforeAll(async () => {
+    s = await startServer('sqlite'); // default MAX_LOG_BYTES: 10 MiB
+  });
+  afterAll(async () => {
+    await s?.stop();
+  });
+
+  it('200 MB of stdout: success, stored output is exactly the first 10 MiB, truncated flag set, server memory stays bounded', async () => {
+    // The server runs in this process, so its RSS is ours.
+    globalThis.gc?.();
+    const baseline = process.memoryUsage().rss;
+    let peak = baseline;
+    const sampler = setInterval(() => {
+      peak = Math.max(peak, process.memoryUsage().rss);
+    }, 50);
+    let job: JobRead;
+    try {
+      const submitted = await submit(s, s.adminToken, { name: 'flood', command: ['sh', '-c', "head -c 209715200 /dev/zero | tr '\\0' a"] });
+      job = await waitTerminal(s, s.adminToken, submitted.id, 120_000);
+    } finally {
+      clearInterval(sampler);
+    }
+    expect(job.status).toBe('success');
+    expect(job.exit_code).toBe(0);
+    expect((peak - baseline) / MiB, `RSS grew by ${((peak - baseline) / MiB).toFixed(1)} MiB`).toBeLessThan(100);
+
+    const logs = await getLogs(s, s.adminToken, job.id);
+    expect(logs.stdout_truncated).toBe(true);
+    expect(logs.stderr_truncated).toBe(false);
+    expect(logs.stdout.length).toBe(10 * MiB);
+    expect(/^a*$/.test(logs.stdout)).toBe(true);
+    expect(logs.stderr).toBe('');
   });
 });

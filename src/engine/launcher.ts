@@ -1,0 +1,25 @@
+// How a job's process is started. The runner needs only this much of a
+// ChildProcess, so the process can be forked by this process (directLauncher)
+// or by the small spawner helper (spawnerClient.ts), whose fork cost does
+// not grow with this process's heap.
+import { spawn } from 'node:child_process';
+import type { EventEmitter } from 'node:events';
+import type { Readable } from 'node:stream';
+
+/** Emits 'spawn' once `pid` is known, 'error' when it could not start, then 'exit' (code, signal). */
+export interface LaunchedProcess extends EventEmitter {
+  readonly pid: number | undefined;
+  readonly stdout: Readable;
+  readonly stderr: Readable;
+}
+
+export interface LaunchOptions {
+  cwd: string;
+  env: Record<string, string>;
+}
+
+export type Launcher = (file: string, args: string[], options: LaunchOptions) => LaunchedProcess;
+
+/** Own process group (detached), no stdin, piped stdout/stderr; no shell. */
+export const directLauncher: Launcher = (file, args, { cwd, env }) =>
+  spawn(file, args, { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] }) as LaunchedProcess;
