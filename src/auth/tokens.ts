@@ -34,7 +34,14 @@ export function resolveSecret(configured: string | null, dataDir: string): Uint8
   }
 }
 
+// Verified tokens, so a client that reuses its token (every CI client does)
+// is not re-verified through WebCrypto on each request. Only the signature
+// check is cached: expiry is re-checked, and the user's role and activity are
+// still read from the database on every request.
+const VERIFIED_MAX = 10_000;
+
 export function createTokenIssuer(secret: Uint8Array, ttlSeconds: number): TokenIssuer {
+  const verified = new Map<string, { userId: string; expiresAt: number }>();
   return {
     async sign(userId) {
       const token = await new SignJWT({})
@@ -48,10 +55,19 @@ export function createTokenIssuer(secret: Uint8Array, ttlSeconds: number): Token
       return { token, expiresIn: ttlSeconds };
     },
     async verify(token) {
+      const hit = verified.get(token);
+      if (hit) {
+        if (hit.expiresAt > Date.now()) return hit;
+        verified.delete(token);
+        return null;
+      }
       try {
         const { payload } = await jwtVerify(token, secret, { algorithms: [ALG], issuer: ISSUER, audience: AUDIENCE, requiredClaims: ['exp', 'sub'] });
         if (typeof payload.sub !== 'string' || typeof payload.exp !== 'number') return null;
-        return { userId: payload.sub, expiresAt: payload.exp * 1000 };
+        const claims = { userId: payload.sub, expiresAt: payload.exp * 1000 };
+        if (verified.size >= VERIFIED_MAX) verified.delete(verified.keys().next().value!);
+        verified.set(token, claims);
+        return claims;
       } catch {
         return null;
       }

@@ -5,14 +5,14 @@ import { PROVIDERS } from '../helpers/db.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { counts, expectJobRead, getBatch, listAll, manyJobs, maxOverlap, waitAllDone, type BatchRead, type JobRead, type User } from './helpers.js';
 
-const LIMIT = 3;
+const LIMIT = 6;
 
 describe.each(PROVIDERS)('1000-job batch on %s', (provider) => {
   let s: TestServer;
   let op: User;
   beforeAll(async () => {
     // Worker slots well above the user's limit: here only the limit may hold jobs back.
-    s = await startServer(provider, { WORKER_CONCURRENCY: '8' });
+    s = await startServer(provider, { WORKER_CONCURRENCY: '12' });
     op = await s.user('operator', { max_concurrent_jobs: LIMIT });
   });
   afterAll(async () => { await s?.stop(); });
