@@ -6,6 +6,10 @@ import { join } from 'node:path';
 import { expect } from 'vitest';
 import { waitFor, type TestServer } from '../helpers/server.js';
 
+import { ISO_Z, TERMINAL } from '../helpers/jobs.js';
+
+export { ISO_Z, maxOverlap, TERMINAL } from '../helpers/jobs.js';
+
 export const JOB_KEYS = [
   'batch_id', 'command', 'created_at', 'env', 'error', 'exit_code', 'finished_at', 'id', 'name',
   'owner_id', 'payload', 'started_at', 'status', 'timeout_seconds', 'working_dir',
@@ -13,8 +17,6 @@ export const JOB_KEYS = [
 export const BATCH_KEYS = ['created_at', 'description', 'id', 'job_counts', 'name', 'owner_id', 'status'].sort();
 export const BATCH_WITH_JOBS_KEYS = [...BATCH_KEYS, 'jobs'].sort();
 export const STATS_KEYS = ['canceled', 'failed', 'pending', 'running', 'success', 'total'].sort();
-export const TERMINAL = ['success', 'failed', 'canceled'];
-export const ISO_Z = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 
 export type JobStatus = 'pending' | 'running' | 'success' | 'failed' | 'canceled';
 
@@ -185,25 +187,6 @@ export function groupAlive(pgid: number): boolean {
     if (code === 'EPERM') return true;
     throw err;
   }
-}
-
-/** Largest number of jobs whose [started_at, finished_at) intervals overlap. */
-export function maxOverlap(jobs: JobRead[]): number {
-  const events: [number, number][] = [];
-  for (const j of jobs) {
-    expect(j.started_at, `job ${j.name} has started_at`).toBeTruthy();
-    expect(j.finished_at, `job ${j.name} has finished_at`).toBeTruthy();
-    events.push([Date.parse(j.started_at!), +1], [Date.parse(j.finished_at!), -1]);
-  }
-  // At equal times an end frees its slot before a start takes it.
-  events.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-  let cur = 0;
-  let max = 0;
-  for (const [, d] of events) {
-    cur += d;
-    max = Math.max(max, cur);
-  }
-  return max;
 }
 
 export function expectJobRead(job: JobRead, expected: { batchId: string; ownerId: string }): void {
