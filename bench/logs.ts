@@ -1,0 +1,121 @@
+// Figure 3, logs: one job writes 500 MB of mixed-length text lines; a
+// graphql-ws jobLog subscriber (one run) and the SSE follow route (another
+// run) each receive all of it. Reports MB/s delivered (job submitted → last
+// byte received) and the server's peak RSS growth (VmRSS sampled every
+// 50 ms); baseline: a bare Node process reading the same child's stdout.
+import { join } from 'node:path';
+import { submit } from './lib/api.js';
+import { REPS, pct, runIfMain } from './lib/figure.js';
+import { followSse, subscribeJobLog, wsConnect } from './lib/live.js';
+import { requireLiveFeatures } from './lib/liveCheck.js';
+import { loadSampler } from './lib/machine.js';
+import { rssSampler, run, watchdog } from './lib/proc.js';
+import { report, type FigureReport } from './lib/report.js';
+import { BENCH_DIR, login, profileDirFor, withServer } from './lib/server.js';
+import { fmt, median, nowMs, runs, sleep } from './lib/stats.js';
+
+const MB = 1024 * 1024;
+const BYTES = Number(process.env.BENCH_LOG_BYTES ?? 500 * MB);
+const GEN = join(BENCH_DIR, 'baselines', 'gen-lines.mjs');
+const RUN_TIMEOUT_MS = 600_000;
+
+interface LogRun {
+  mbps: number;
+  bytes: number;
+  rssGrowthMB: number;
+  rssPeakMB: number;
+}
+
+async function ours(kind: 'ws' | 'sse', rep: number): Promise<LogRun> {
+  const env = { MAX_LOG_BYTES: String(Math.max(600 * MB, Math.ceil(BYTES * 1.2))) };
+  return withServer({ env, label: `logs-${kind}`, cpuProfDir: profileDirFor(`logs-${kind}-${rep}`) }, async (s) => {
+    const token = await login(s.api);
+    const conn = kind === 'ws' ? wsConnect(s.url, token) : null;
+    await conn?.connected;
+    await sleep(500);
+    const rss = rssSampler(s.pid, 50);
+    let bytes = 0;
+    let lastSeq = 0;
+    let gaps = 0;
+    const t0 = nowMs();
+    const job = await submit(s.api, token, [process.execPath, GEN, String(BYTES)], 'logs');
+    let done: Promise<unknown>;
+    let cancel: () => void;
+    if (conn) {
+      const sub = subscribeJobLog(conn.client, job.id, (c) => {
+        if (c.seq !== lastSeq + 1) gaps++;
+        lastSeq = c.seq;
+        bytes += Buffer.byteLength(c.data);
+      });
+      done = sub.done;
+      cancel = sub.stop;
+    } else {
+      const f = followSse(s.api, token, job.id, (text) => void (bytes += Buffer.byteLength(text)));
+      done = f.done;
+      cancel = f.abort;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([done, new Promise((_, rej) => (timer = setTimeout(() => rej(new Error(`logs ${kind}: not complete after ${RUN_TIMEOUT_MS / 1000} s (${bytes} bytes so far)`)), RUN_TIMEOUT_MS)))]);
+    } finally {
+      clearTimeout(timer);
+      cancel();
+      await conn?.dispose();
+    }
+    const elapsed = nowMs() - t0;
+    const { first, peak } = rss.stop();
+    if (bytes !== BYTES) throw new Error(`logs ${kind}: received ${bytes} bytes, expected ${BYTES}${gaps ? ` (${gaps} seq gaps)` : ''}`);
+    return { mbps: bytes / MB / (elapsed / 1000), bytes, rssGrowthMB: (peak - first) / MB, rssPeakMB: peak / MB };
+  });
+}
+
+async function baseline(): Promise<number> {
+  const out = await run('baseline read-child', process.execPath, [join(BENCH_DIR, 'baselines', 'read-child.mjs'), String(BYTES)], { timeoutMs: RUN_TIMEOUT_MS });
+  const r = JSON.parse(out) as { bytes: number; elapsedMs: number };
+  if (r.bytes !== BYTES) throw new Error(`baseline read ${r.bytes} bytes, expected ${BYTES}`);
+  return r.bytes / MB / (r.elapsedMs / 1000);
+}
+
+export async function logs(): Promise<FigureReport> {
+  await requireLiveFeatures('logs');
+  const stopWatchdog = watchdog('logs', 60 * 60_000);
+  const load = loadSampler();
+  const ws: LogRun[] = [];
+  const sse: LogRun[] = [];
+  const base: number[] = [];
+  for (let rep = 1; rep <= REPS; rep++) {
+    process.stdout.write(`logs: run ${rep}/${REPS}: baseline ...`);
+    base.push(await baseline());
+    process.stdout.write(` ${fmt(base.at(-1)!)} MB/s; graphql-ws ...`);
+    ws.push(await ours('ws', rep));
+    process.stdout.write(` ${fmt(ws.at(-1)!.mbps)} MB/s (RSS +${fmt(ws.at(-1)!.rssGrowthMB, 0)} MB); SSE ...`);
+    sse.push(await ours('sse', rep));
+    process.stdout.write(` ${fmt(sse.at(-1)!.mbps)} MB/s (RSS +${fmt(sse.at(-1)!.rssGrowthMB, 0)} MB)\n`);
+  }
+  const l = load.stop();
+  const baseM = median(base);
+  const wsM = median(ws.map((r) => r.mbps));
+  const sseM = median(sse.map((r) => r.mbps));
+  const wsRss = median(ws.map((r) => r.rssGrowthMB));
+  const sseRss = median(sse.map((r) => r.rssGrowthMB));
+  stopWatchdog();
+  return report({
+    load: l,
+    figure: 'logs',
+    notes: [
+      `load avg during the figure: ${fmt(l.min)}–${fmt(l.max)} (machine shared with other test runs)`,
+      `${fmt(BYTES / MB, 0)} MB of mixed-length lines (bench/baselines/gen-lines.mjs); MB/s = bytes received / (submit → last byte); MB = 2^20 bytes`,
+      `graphql-ws jobLog, MB/s: ${runs(ws.map((r) => r.mbps))}; RSS growth, MB: ${runs(ws.map((r) => r.rssGrowthMB), 0)} (peak ${runs(ws.map((r) => r.rssPeakMB), 0)})`,
+      `SSE logs/stream,   MB/s: ${runs(sse.map((r) => r.mbps))}; RSS growth, MB: ${runs(sse.map((r) => r.rssGrowthMB), 0)} (peak ${runs(sse.map((r) => r.rssPeakMB), 0)})`,
+      `baseline (bare Node reading the child's stdout), MB/s: ${runs(base)}`,
+    ],
+    rows: [
+      { metric: 'graphql-ws MB/s', ours: `${fmt(wsM)} MB/s`, baseline: `${fmt(baseM)} MB/s`, ratio: pct(wsM / baseM), target: '≥ 50 MB/s', pass: wsM >= 50 },
+      { metric: 'SSE MB/s', ours: `${fmt(sseM)} MB/s`, baseline: `${fmt(baseM)} MB/s`, ratio: pct(sseM / baseM), target: '≥ 50 MB/s', pass: sseM >= 50 },
+      { metric: 'peak RSS growth (ws)', ours: `${fmt(wsRss, 0)} MB`, baseline: '—', ratio: '—', target: '≤ 100 MB', pass: wsRss <= 100 },
+      { metric: 'peak RSS growth (SSE)', ours: `${fmt(sseRss, 0)} MB`, baseline: '—', ratio: '—', target: '≤ 100 MB', pass: sseRss <= 100 },
+    ],
+  });
+}
+
+runIfMain(import.meta.url, logs);
