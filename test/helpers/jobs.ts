@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
-import { waitFor, type TestServer } from './server.js';
+import { restClient, waitFor, type TestServer } from './server.js';
 
 export const JOB_READ_KEYS = [
   'id', 'name', 'command', 'working_dir', 'env', 'payload', 'status', 'exit_code', 'error',
@@ -216,20 +216,7 @@ export async function spawnServer(env: Record<string, string>, startTimeoutMs = 
   void exited.then(() => (gone = true));
   const api = `http://127.0.0.1:${env.PORT}${env.API_PREFIX ?? '/api/v1'}`;
 
-  const request: Api['request'] = async (method, path, opts = {}) => {
-    const headers: Record<string, string> = { ...opts.headers };
-    if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-    let body: string | undefined = opts.raw;
-    if (opts.body !== undefined) {
-      body = JSON.stringify(opts.body);
-      headers['content-type'] ??= 'application/json';
-    }
-    const res = await fetch(`${api}${path}`, { method, headers, body });
-    const text = await res.text();
-    let parsed: unknown = text;
-    if ((res.headers.get('content-type') ?? '').includes('application/json') && text) parsed = JSON.parse(text);
-    return { status: res.status, body: parsed, headers: res.headers, text };
-  };
+  const request = restClient(api);
 
   try {
     await waitFor(async () => {

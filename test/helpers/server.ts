@@ -28,6 +28,24 @@ export interface TestServer {
 
 let counter = 0;
 
+/** Calls a REST API under `api`; JSON bodies are encoded, JSON responses parsed. */
+export function restClient(api: string): TestServer['request'] {
+  return async (method, path, opts = {}) => {
+    const headers: Record<string, string> = { ...opts.headers };
+    if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+    let body: string | undefined = opts.raw;
+    if (opts.body !== undefined) {
+      body = JSON.stringify(opts.body);
+      headers['content-type'] ??= 'application/json';
+    }
+    const res = await fetch(`${api}${path}`, { method, headers, body });
+    const text = await res.text();
+    let parsed: unknown = text;
+    if ((res.headers.get('content-type') ?? '').includes('application/json') && text) parsed = JSON.parse(text);
+    return { status: res.status, body: parsed, headers: res.headers, text };
+  };
+}
+
 export async function startServer(provider: Provider, env: Record<string, string> = {}): Promise<TestServer> {
   const db = await createTestDatabase(provider);
   const workspace = join(db.dataDir, 'workspace');
@@ -49,20 +67,7 @@ export async function startServer(provider: Provider, env: Record<string, string
   const url = await app.start();
   const api = `${url}${config.apiPrefix}`;
 
-  const request: TestServer['request'] = async (method, path, opts = {}) => {
-    const headers: Record<string, string> = { ...opts.headers };
-    if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-    let body: string | undefined = opts.raw;
-    if (opts.body !== undefined) {
-      body = JSON.stringify(opts.body);
-      headers['content-type'] ??= 'application/json';
-    }
-    const res = await fetch(`${api}${path}`, { method, headers, body });
-    const text = await res.text();
-    let parsed: unknown = text;
-    if ((res.headers.get('content-type') ?? '').includes('application/json') && text) parsed = JSON.parse(text);
-    return { status: res.status, body: parsed, headers: res.headers, text };
-  };
+  const request = restClient(api);
 
   const token = async (email: string, password: string) => {
     const res = await fetch(`${api}/auth/token`, {
