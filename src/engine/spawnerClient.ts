@@ -3,7 +3,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { rmSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,7 +34,21 @@ export interface Spawner {
   close(): Promise<void>;
 }
 
+/** Sockets of workers that died without closing (SIGKILL) would pile up in the temp dir. */
+function removeStaleSockets(dir: string) {
+  for (const name of readdirSync(dir)) {
+    const m = /^jobrunner-(\d+)-[0-9a-f]{8}\.sock$/.exec(name);
+    if (!m) continue;
+    try {
+      process.kill(Number(m[1]), 0);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ESRCH') rmSync(join(dir, name), { force: true });
+    }
+  }
+}
+
 export async function startSpawner(log: Logger): Promise<Spawner> {
+  removeStaleSockets(tmpdir());
   const socketPath = join(tmpdir(), `jobrunner-${process.pid}-${randomBytes(4).toString('hex')}.sock`);
   const running = new Map<string, RemoteProcess>();
   let nextId = 0;
