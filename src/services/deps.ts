@@ -16,5 +16,3 @@ export interface Viewer {
   readonly email: string;
   readonly role: Role;
 }
-
-export const isAdmin = (v: Viewer): boolean => v.role === 'admin';

@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
-import { restClient, waitFor, type TestServer } from './server.js';
+import { restClient, tokenClient, waitFor, type TestServer } from './server.js';
 
 export const JOB_READ_KEYS = [
   'id', 'name', 'command', 'working_dir', 'env', 'payload', 'status', 'exit_code', 'error',
@@ -238,14 +238,6 @@ export async function spawnServer(env: Record<string, string>, startTimeoutMs = 
     exited,
     request,
     output: () => output,
-    async token(email, password) {
-      const res = await fetch(`${api}/auth/token`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ username: email, password }).toString(),
-      });
-      if (res.status !== 200) throw new Error(`token for ${email}: ${res.status} ${await res.text()}`);
-      return ((await res.json()) as { access_token: string }).access_token;
-    },
+    token: tokenClient(api),
   };
 }

@@ -28,6 +28,19 @@ export interface TestServer {
 
 let counter = 0;
 
+/** Logs in through the API's token route (form body) and returns the access token. */
+export function tokenClient(api: string): (email: string, password: string) => Promise<string> {
+  return async (email, password) => {
+    const res = await fetch(`${api}/auth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ username: email, password }).toString(),
+    });
+    if (res.status !== 200) throw new Error(`token for ${email}: ${res.status} ${await res.text()}`);
+    return ((await res.json()) as { access_token: string }).access_token;
+  };
+}
+
 /** Calls a REST API under `api`; JSON bodies are encoded, JSON responses parsed. */
 export function restClient(api: string): TestServer['request'] {
   return async (method, path, opts = {}) => {
@@ -69,15 +82,7 @@ export async function startServer(provider: Provider, env: Record<string, string
 
   const request = restClient(api);
 
-  const token = async (email: string, password: string) => {
-    const res = await fetch(`${api}/auth/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ username: email, password }).toString(),
-    });
-    if (res.status !== 200) throw new Error(`token for ${email}: ${res.status} ${await res.text()}`);
-    return ((await res.json()) as { access_token: string }).access_token;
-  };
+  const token = tokenClient(api);
 
   const adminToken = await token(ADMIN_EMAIL, ADMIN_PASSWORD);
 
