@@ -22,8 +22,8 @@ export async function openDatabase(target: Config['database'], log?: (msg: strin
     mkdirSync(dirname(target.file), { recursive: true });
     await applyMigrations(target, log);
     // Only the provider in use is loaded: each client carries its own query compiler.
-    const [{ PrismaClient }, { PrismaBetterSqlite3 }] = await Promise.all([import('../generated/sqlite/client.js'), import('@prisma/adapter-better-sqlite3')]);
-    const prisma = new PrismaClient({ adapter: new PrismaBetterSqlite3({ url: `file:${target.file}`, timeout: 10_000 }) });
+    const [{ PrismaClient }, { cachingSqliteAdapter }] = await Promise.all([import('../generated/sqlite/client.js'), import('./sqliteAdapter.js')]);
+    const prisma = new PrismaClient({ adapter: cachingSqliteAdapter(target.file, 10_000) });
     // WAL lets readers run beside the single writer; NORMAL sync is durable
     // across process crashes (only an OS crash can lose the last commits).
     await prisma.$queryRawUnsafe('PRAGMA journal_mode = WAL');
