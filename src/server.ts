@@ -71,7 +71,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   const deps = { db, config, log };
   // The worker reads the default limit through the limits service; the
   // services reach the worker through JobControl. Build the limits reader first.
-  const limitsReader = createLimitsService(deps, () => control.wake());
+  const limitsReader = createLimitsService(deps, bus, () => control.wake());
   const spawner = options.worker === false ? null : await startSpawner(log);
   const worker = spawner ? createWorker(db, config, bus, log, limitsReader.defaultLimit, spawner.launcher) : null;
   const control = createJobControl(db, bus, worker, config.killGraceMs + 10_000);

@@ -18,7 +18,7 @@ export interface NewJobRow {
 }
 
 const COLUMNS = ['id', 'name', 'command', 'env', 'payload', 'working_dir', 'owns_working_dir', 'timeout_seconds', 'status', 'owner_id', 'batch_id', 'created_at'];
-const ROWS_PER_STATEMENT = 250;
+export const ROWS_PER_STATEMENT = 250;
 
 type Executor = Pick<Database['prisma'], '$executeRawUnsafe'>;
 

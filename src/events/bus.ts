@@ -35,6 +35,10 @@ export interface Topics {
   'dispatch.wake': Record<string, never>;
   /** Ask whichever worker runs a job to stop it. */
   'job.control': JobControlEvent;
+  /** A user's role, activity or limit changed: cached copies are stale. */
+  'user.changed': { userId: string };
+  /** The default concurrency limit changed. */
+  'limits.changed': Record<string, never>;
 }
 
 export type Topic = keyof Topics;

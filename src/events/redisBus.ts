@@ -28,7 +28,7 @@ export async function createRedisBus(url: string, log: Logger): Promise<EventBus
   await Promise.all([pub.connect(), sub.connect()]);
 
   const keyedRefs = new Map<string, number>();
-  await sub.subscribe(`${PREFIX}job.changed`, `${PREFIX}dispatch.wake`, `${PREFIX}job.control`);
+  await sub.subscribe(...(['job.changed', 'dispatch.wake', 'job.control', 'user.changed', 'limits.changed'] satisfies Topic[]).map((t) => `${PREFIX}${t}`));
   sub.on('message', (_channel: string, raw: string) => {
     let msg: Envelope;
     try {

@@ -4,22 +4,29 @@
 import { dummyPasswordHash, verifyPassword } from '../auth/passwords.js';
 import { createFailureLimiter } from '../auth/rateLimiter.js';
 import type { TokenIssuer } from '../auth/tokens.js';
+import type { EventBus } from '../events/bus.js';
 import { InvalidCredentials, RateLimited } from '../errors.js';
 import type { ServiceDeps, Viewer } from './deps.js';
 import { isId } from './ids.js';
+import { createReadCache } from './readCache.js';
 import type { Role } from './validation.js';
 
 const MAX_FAILURES = 10;
 const WINDOW_MS = 5 * 60_000;
+// Every request needs its caller's role and activity; changes are announced on the bus.
+const USER_CACHE_MS = 5_000;
+const USER_CACHE_ENTRIES = 10_000;
 
 export interface Session {
   viewer: Viewer;
   expiresAt: number;
 }
 
-export function createAuthService({ db, log }: ServiceDeps, tokens: TokenIssuer) {
+export function createAuthService({ db, log }: ServiceDeps, tokens: TokenIssuer, bus: EventBus) {
   const prisma = db.prisma;
   const limiter = createFailureLimiter(MAX_FAILURES, WINDOW_MS);
+  const users = createReadCache<string, { id: string; email: string; role: string; isActive: boolean } | null>(USER_CACHE_MS, USER_CACHE_ENTRIES);
+  bus.subscribe('user.changed', ({ userId }) => users.invalidate(userId));
 
   return {
     async login(username: string, password: string, clientAddress: string) {
@@ -46,7 +53,8 @@ export function createAuthService({ db, log }: ServiceDeps, tokens: TokenIssuer)
     async authenticate(token: string): Promise<Session | null> {
       const claims = await tokens.verify(token);
       if (!claims || !isId(claims.userId)) return null;
-      const user = await prisma.user.findUnique({ where: { id: claims.userId }, select: { id: true, email: true, role: true, isActive: true } });
+      const { userId } = claims;
+      const user = await users.get(userId, () => prisma.user.findUnique({ where: { id: userId }, select: { id: true, email: true, role: true, isActive: true } }));
       if (!user || !user.isActive) return null;
       return { viewer: { id: user.id, email: user.email, role: user.role as Role }, expiresAt: claims.expiresAt };
     },

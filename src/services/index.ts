@@ -22,9 +22,9 @@ export function createServices(deps: ServiceDeps, tokens: TokenIssuer, wiring: S
   const jobs = createJobService(deps, wiring.bus, wiring.control);
   const batches = createBatchService(deps, wiring.bus, wiring.control);
   return {
-    auth: createAuthService(deps, tokens),
-    users: createUserService(deps, rescheduled),
-    limits: createLimitsService(deps, rescheduled),
+    auth: createAuthService(deps, tokens, wiring.bus),
+    users: createUserService(deps, rescheduled, (userId) => wiring.bus.publish('user.changed', { userId })),
+    limits: createLimitsService(deps, wiring.bus, rescheduled),
     jobs,
     batches,
     live: createLiveService(deps, wiring.bus, { jobs, batches }),

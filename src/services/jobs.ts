@@ -4,6 +4,7 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Job } from '../generated/sqlite/client.js';
+import { createJobWriter } from '../db/groupCommit.js';
 import { Conflict, Forbidden, NotFound } from '../errors.js';
 import type { EventBus } from '../events/bus.js';
 import type { ServiceDeps, Viewer } from './deps.js';
@@ -50,6 +51,7 @@ const LOG_PIECE = 64 * 1024;
 
 export function createJobService({ db, config, log }: ServiceDeps, bus: EventBus, control: JobControl) {
   const prisma = db.prisma;
+  const writer = createJobWriter(db);
 
   const announce = (job: Pick<Job, 'id' | 'ownerId' | 'batchId' | 'status'>) =>
     bus.publish('job.changed', { jobId: job.id, ownerId: job.ownerId, batchId: job.batchId, status: job.status }, job.id);
@@ -98,16 +100,20 @@ export function createJobService({ db, config, log }: ServiceDeps, bus: EventBus
       const input = parseInput(submitJobInput, raw);
       const prepared = prepareJob(input, config.jobsAllowedRoots);
       const id = newId();
-      const job = await prisma.job.create({
-        data: {
-          ...prepared,
-          id,
-          workingDir: prepared.workingDir ?? join(config.dataDir, 'runs', id),
-          ownsWorkingDir: prepared.workingDir === null,
-          status: 'pending',
-          ownerId: viewer.id,
-        },
-      });
+      // The whole row as the database will hold it (its defaults spelled out), so no read-back is needed.
+      const job: Job = {
+        ...prepared,
+        id,
+        workingDir: prepared.workingDir ?? join(config.dataDir, 'runs', id),
+        ownsWorkingDir: prepared.workingDir === null,
+        status: 'pending',
+        ownerId: viewer.id,
+        batchId: null,
+        createdAt: new Date(),
+        exitCode: null, error: null, startedAt: null, finishedAt: null, workerId: null, pid: null,
+        stdoutBytes: 0, stderrBytes: 0, stdoutTruncated: false, stderrTruncated: false,
+      };
+      await writer.insert(job);
       log.debug('job submitted', { jobId: id, ownerId: viewer.id });
       announce(job);
       control.wake();

@@ -33,7 +33,7 @@ function isUniqueViolation(err: unknown): boolean {
   return typeof err === 'object' && err !== null && (err as { code?: string }).code === 'P2002';
 }
 
-export function createUserService({ db, log }: ServiceDeps, onLimitsChange: () => void = () => {}) {
+export function createUserService({ db, log }: ServiceDeps, onLimitsChange: () => void = () => {}, onUserChange: (userId: string) => void = () => {}) {
   const prisma = db.prisma;
 
   async function get(viewer: Viewer, id: string): Promise<User> {
@@ -98,6 +98,7 @@ export function createUserService({ db, log }: ServiceDeps, onLimitsChange: () =
         }
         return tx.user.update({ where: { id: user.id }, data });
       });
+      onUserChange(user.id);
       if (input.maxConcurrentJobs !== undefined || input.isActive !== undefined) onLimitsChange();
       log.info('user updated', { userId: id, fields: Object.keys(input), by: viewer.id });
       return updated;

@@ -72,6 +72,27 @@ describe.each(PROVIDERS)('submitting and running jobs on %s', (provider) => {
     expect(logs.stderr).toContain('No rule to make target');
   });
 
+  it('gives each of 90 simultaneous submissions (three users) its own job, stored exactly as sent', async () => {
+    // Submissions that arrive together are written together (group commit): none may be lost, mixed up or reordered.
+    const users = [op, await s.user('operator'), await s.user('operator')];
+    const sent = Array.from({ length: 90 }, (_, i) => ({ who: users[i % 3]!, body: { name: `burst-${i}`, command: ['true', String(i)], env: { N: String(i) }, payload: { i } } }));
+    const replies = await Promise.all(sent.map(({ who, body }) => s.request('POST', '/jobs', { token: who.token, body })));
+    replies.forEach((res, i) => {
+      expect(res.status).toBe(202);
+      expect(res.body).toMatchObject({ ...sent[i]!.body, owner_id: sent[i]!.who.id, batch_id: null });
+    });
+    expect(new Set(replies.map((r) => r.body.id)).size).toBe(90);
+    for (const who of users.slice(1)) {
+      const listed = await s.request('GET', '/jobs?limit=100', { token: who.token });
+      const mine = replies.filter((_, i) => sent[i]!.who === who).map((r) => r.body);
+      // In submission-time order, as the list is ordered, and every field as the submit answered.
+      expect(listed.body.map((j: JobRead) => [j.id, j.name, j.command, j.payload])).toEqual(
+        [...mine].sort((a, b) => a.created_at.localeCompare(b.created_at) || a.id.localeCompare(b.id)).map((j) => [j.id, j.name, j.command, j.payload]),
+      );
+    }
+    await Promise.all(replies.map((r, i) => waitTerminal(s, sent[i]!.who.token, r.body.id)));
+  });
+
   it('returns the payload verbatim, nested keys in their order', async () => {
     const payload = { zeta: 1, alpha: { y: [3, 1, { b: null, a: 'ü ✓' }], x: true }, mid: 'x', nested: { '2': 'two', '1': 'one', deep: { z: 0.5, a: -1 } } };
     const job = await submit(s, op.token, { command: ['true'], payload });
