@@ -23,7 +23,7 @@ export const ROWS_PER_STATEMENT = 250;
 type Executor = Pick<Database['prisma'], '$executeRawUnsafe'>;
 
 /** The text the SQLite adapter itself writes for a DateTime, so ordering and parsing stay uniform. */
-const sqliteTime = (d: Date) => d.toISOString().replace('Z', '+00:00');
+export const sqliteTime = (d: Date) => d.toISOString().replace('Z', '+00:00');
 
 export async function insertJobs(provider: Database['provider'], tx: Executor, rows: NewJobRow[]): Promise<void> {
   for (let start = 0; start < rows.length; start += ROWS_PER_STATEMENT) {

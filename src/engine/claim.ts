@@ -5,6 +5,8 @@
 // transaction-scoped advisory lock (per-user caps are global) and each
 // user's take is one UPDATE ... FOR UPDATE SKIP LOCKED.
 import type { Database } from '../db/client.js';
+import { sqliteTime } from '../db/insertJobs.js';
+import type { Job } from '../generated/sqlite/client.js';
 
 const CLAIM_LOCK = 727_071_001;
 
@@ -50,48 +52,60 @@ export function allocate(
   return take;
 }
 
-export async function claimJobs(db: Database, opts: ClaimOptions): Promise<string[]> {
+// Per active user: the oldest pending job and how many run. One index seek
+// each (owner_id, status, created_at), so a pass costs the same however long
+// the queue is.
+const OWNERS_SQL = `
+  SELECT u.id AS owner_id, u.max_concurrent_jobs AS max_jobs,
+    (SELECT j.created_at FROM jobs j WHERE j.owner_id = u.id AND j.status = 'pending' ORDER BY j.created_at, j.id LIMIT 1) AS oldest,
+    (SELECT COUNT(*) FROM jobs j WHERE j.owner_id = u.id AND j.status = 'running') AS running
+  FROM users u WHERE u.is_active`;
+
+interface OwnerRow {
+  owner_id: string;
+  max_jobs: number | bigint | null;
+  oldest: Date | string | null;
+  running: number | bigint;
+}
+
+/** Claims up to `slots` jobs and returns them, marked running on this worker, in submission order. */
+export async function claimJobs(db: Database, opts: ClaimOptions): Promise<Job[]> {
   if (opts.slots <= 0) return [];
+  const pg = db.provider === 'postgresql';
   return db.prisma.$transaction(async (tx) => {
-    if (db.provider === 'postgresql') await tx.$executeRawUnsafe(`SELECT pg_advisory_xact_lock(${CLAIM_LOCK})`);
-    const pending = await tx.job.groupBy({ by: ['ownerId'], where: { status: 'pending' }, _min: { createdAt: true } });
-    if (pending.length === 0) return [];
-    const ownerIds = pending.map((p) => p.ownerId);
-    const [running, users] = await Promise.all([
-      tx.job.groupBy({ by: ['ownerId'], where: { status: 'running', ownerId: { in: ownerIds } }, _count: { _all: true } }),
-      tx.user.findMany({ where: { id: { in: ownerIds }, isActive: true }, select: { id: true, maxConcurrentJobs: true } }),
-    ]);
-    const runningBy = new Map(running.map((r) => [r.ownerId, r._count._all]));
-    const limitBy = new Map(users.map((u) => [u.id, u.maxConcurrentJobs ?? opts.defaultLimit]));
-    const owners = pending
-      .filter((p) => limitBy.has(p.ownerId))
-      .map((p) => ({
-        ownerId: p.ownerId,
-        capacity: limitBy.get(p.ownerId)! - (runningBy.get(p.ownerId) ?? 0),
-        oldest: p._min.createdAt?.getTime() ?? 0,
+    if (pg) await tx.$executeRawUnsafe(`SELECT pg_advisory_xact_lock(${CLAIM_LOCK})`);
+    const owners = (await tx.$queryRawUnsafe<OwnerRow[]>(OWNERS_SQL))
+      .filter((o) => o.oldest !== null)
+      .map((o) => ({
+        ownerId: o.owner_id,
+        capacity: Number(o.max_jobs ?? opts.defaultLimit) - Number(o.running),
+        oldest: new Date(o.oldest!).getTime(),
       }));
+    if (owners.length === 0) return [];
     const plan = allocate(owners, opts.slots, opts.fairness.lastServed);
 
     const claimed: string[] = [];
     const now = new Date();
     for (const [ownerId, n] of plan) {
-      if (db.provider === 'postgresql') {
-        const rows = await tx.$queryRawUnsafe<{ id: string }[]>(
-          `UPDATE jobs SET status = 'running', started_at = $1, worker_id = $2
-           WHERE id IN (SELECT id FROM jobs WHERE owner_id = $3 AND status = 'pending'
-                        ORDER BY created_at, id LIMIT $4 FOR UPDATE SKIP LOCKED)
-           RETURNING id`,
-          now, opts.workerId, ownerId, n,
-        );
-        claimed.push(...rows.map((r) => r.id));
-      } else {
-        // One process owns a SQLite database: select-then-update cannot race.
-        const ids = (await tx.job.findMany({ where: { ownerId, status: 'pending' }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], take: n, select: { id: true } })).map((r) => r.id);
-        await tx.job.updateMany({ where: { id: { in: ids } }, data: { status: 'running', startedAt: now, workerId: opts.workerId } });
-        claimed.push(...ids);
-      }
+      // PostgreSQL: other workers may claim at the same time; SQLite: one process owns the file.
+      const rows = pg
+        ? await tx.$queryRawUnsafe<{ id: string }[]>(
+            `UPDATE jobs SET status = 'running', started_at = $1, worker_id = $2
+             WHERE id IN (SELECT id FROM jobs WHERE owner_id = $3 AND status = 'pending'
+                          ORDER BY created_at, id LIMIT $4 FOR UPDATE SKIP LOCKED)
+             RETURNING id`,
+            now, opts.workerId, ownerId, n,
+          )
+        : await tx.$queryRawUnsafe<{ id: string }[]>(
+            `UPDATE jobs SET status = 'running', started_at = ?, worker_id = ?
+             WHERE id IN (SELECT id FROM jobs WHERE owner_id = ? AND status = 'pending' ORDER BY created_at, id LIMIT ?)
+             RETURNING id`,
+            sqliteTime(now), opts.workerId, ownerId, n,
+          );
+      claimed.push(...rows.map((r) => r.id));
       opts.fairness.served(ownerId);
     }
-    return claimed;
+    if (claimed.length === 0) return [];
+    return tx.job.findMany({ where: { id: { in: claimed } }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] });
   });
 }

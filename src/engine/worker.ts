@@ -122,9 +122,8 @@ export function createWorker(db: Database, config: Config, bus: EventBus, log: L
         passAgain = false;
         const slots = config.workerConcurrency - active.size;
         if (!accepting || slots <= 0) break;
-        const ids = await claimJobs(db, { workerId: id, slots, defaultLimit: await defaultLimit(), fairness });
-        if (ids.length === 0) break;
-        const jobs = await prisma.job.findMany({ where: { id: { in: ids } }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] });
+        const jobs = await claimJobs(db, { workerId: id, slots, defaultLimit: await defaultLimit(), fairness });
+        if (jobs.length === 0) break;
         for (const job of jobs) launch(job);
         // A full take may mean more is waiting for slots that free later.
       } while (passAgain);
