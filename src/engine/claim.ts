@@ -6,6 +6,8 @@
 // user's take is one UPDATE ... FOR UPDATE SKIP LOCKED.
 import type { Database } from '../db/client.js';
 import { sqliteTime } from '../db/insertJobs.js';
+import type { DirectSqlite } from '../db/sqliteAdapter.js';
+import { jobFromRow } from '../db/sqliteRows.js';
 import type { Job } from '../generated/sqlite/client.js';
 
 const CLAIM_LOCK = 727_071_001;
@@ -68,40 +70,59 @@ interface OwnerRow {
   running: number | bigint;
 }
 
+function ownersFrom(rows: OwnerRow[], defaultLimit: number) {
+  return rows
+    .filter((o) => o.oldest !== null)
+    .map((o) => ({
+      ownerId: o.owner_id,
+      capacity: Number(o.max_jobs ?? defaultLimit) - Number(o.running),
+      oldest: new Date(o.oldest!).getTime(),
+    }));
+}
+
+const byCreation = (a: Job, b: Job) => a.createdAt.getTime() - b.createdAt.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+
 /** Claims up to `slots` jobs and returns them, marked running on this worker, in submission order. */
 export async function claimJobs(db: Database, opts: ClaimOptions): Promise<Job[]> {
   if (opts.slots <= 0) return [];
-  const pg = db.provider === 'postgresql';
-  return db.prisma.$transaction(async (tx) => {
-    if (pg) await tx.$executeRawUnsafe(`SELECT pg_advisory_xact_lock(${CLAIM_LOCK})`);
-    const owners = (await tx.$queryRawUnsafe<OwnerRow[]>(OWNERS_SQL))
-      .filter((o) => o.oldest !== null)
-      .map((o) => ({
-        ownerId: o.owner_id,
-        capacity: Number(o.max_jobs ?? opts.defaultLimit) - Number(o.running),
-        oldest: new Date(o.oldest!).getTime(),
-      }));
-    if (owners.length === 0) return [];
-    const plan = allocate(owners, opts.slots, opts.fairness.lastServed);
+  return db.direct ? claimOnSqlite(db.direct, opts) : claimOnPostgres(db, opts);
+}
 
+// One process owns a SQLite database: the whole claim is one synchronous transaction.
+function claimOnSqlite(direct: DirectSqlite, opts: ClaimOptions): Promise<Job[]> {
+  return direct.transaction((sql) => {
+    const owners = ownersFrom(sql(OWNERS_SQL).all() as OwnerRow[], opts.defaultLimit);
+    const now = sqliteTime(new Date());
+    const claimed: Job[] = [];
+    for (const [ownerId, n] of allocate(owners, opts.slots, opts.fairness.lastServed)) {
+      const rows = sql(
+        `UPDATE jobs SET status = 'running', started_at = ?, worker_id = ?
+         WHERE id IN (SELECT id FROM jobs WHERE owner_id = ? AND status = 'pending' ORDER BY created_at, id LIMIT ?)
+         RETURNING *`,
+      ).all(now, opts.workerId, ownerId, n) as Record<string, unknown>[];
+      claimed.push(...rows.map(jobFromRow));
+      opts.fairness.served(ownerId);
+    }
+    return claimed.sort(byCreation);
+  });
+}
+
+// Many workers claim at once: the advisory lock keeps per-user caps global, SKIP LOCKED keeps takes apart.
+async function claimOnPostgres(db: Database, opts: ClaimOptions): Promise<Job[]> {
+  return db.prisma.$transaction(async (tx) => {
+    await tx.$executeRawUnsafe(`SELECT pg_advisory_xact_lock(${CLAIM_LOCK})`);
+    const owners = ownersFrom(await tx.$queryRawUnsafe<OwnerRow[]>(OWNERS_SQL), opts.defaultLimit);
+    if (owners.length === 0) return [];
     const claimed: string[] = [];
     const now = new Date();
-    for (const [ownerId, n] of plan) {
-      // PostgreSQL: other workers may claim at the same time; SQLite: one process owns the file.
-      const rows = pg
-        ? await tx.$queryRawUnsafe<{ id: string }[]>(
-            `UPDATE jobs SET status = 'running', started_at = $1, worker_id = $2
-             WHERE id IN (SELECT id FROM jobs WHERE owner_id = $3 AND status = 'pending'
-                          ORDER BY created_at, id LIMIT $4 FOR UPDATE SKIP LOCKED)
-             RETURNING id`,
-            now, opts.workerId, ownerId, n,
-          )
-        : await tx.$queryRawUnsafe<{ id: string }[]>(
-            `UPDATE jobs SET status = 'running', started_at = ?, worker_id = ?
-             WHERE id IN (SELECT id FROM jobs WHERE owner_id = ? AND status = 'pending' ORDER BY created_at, id LIMIT ?)
-             RETURNING id`,
-            sqliteTime(now), opts.workerId, ownerId, n,
-          );
+    for (const [ownerId, n] of allocate(owners, opts.slots, opts.fairness.lastServed)) {
+      const rows = await tx.$queryRawUnsafe<{ id: string }[]>(
+        `UPDATE jobs SET status = 'running', started_at = $1, worker_id = $2
+         WHERE id IN (SELECT id FROM jobs WHERE owner_id = $3 AND status = 'pending'
+                      ORDER BY created_at, id LIMIT $4 FOR UPDATE SKIP LOCKED)
+         RETURNING id`,
+        now, opts.workerId, ownerId, n,
+      );
       claimed.push(...rows.map((r) => r.id));
       opts.fairness.served(ownerId);
     }

@@ -14,6 +14,7 @@ import { newId } from '../services/ids.js';
 import { claimJobs, Fairness } from './claim.js';
 import { createLiveness } from './liveness.js';
 import { createLogSink } from './logSink.js';
+import { createRunRecords } from './runRecords.js';
 import type { Launcher } from './launcher.js';
 import { startRun, type RunHandle } from './runner.js';
 
@@ -39,7 +40,7 @@ export interface Worker {
 export function createWorker(db: Database, config: Config, bus: EventBus, log: Logger, defaultLimit: () => Promise<number>, launcher?: Launcher): Worker {
   const id = `${hostname()}:${process.pid}:${newId().slice(-12)}`;
   const wlog = log.scope({ workerId: id });
-  const prisma = db.prisma;
+  const records = createRunRecords(db);
   const queue = new PQueue({ concurrency: config.workerConcurrency });
   const active = new Map<string, Active>();
   const fairness = new Fairness();
@@ -74,28 +75,16 @@ export function createWorker(db: Database, config: Config, bus: EventBus, log: L
       // A stop requested between claim and spawn.
       if (entry.final) handle.cancel(entry.final.error ?? 'canceled');
       const pid = await handle.started;
-      if (pid) await prisma.job.updateMany({ where: { id: job.id, status: 'running' }, data: { pid } });
+      if (pid) await records.started(job.id, pid);
       const result = await handle.done;
       const final = entry.final ?? { status: result.outcome, exitCode: result.exitCode, error: result.error };
-      await prisma.job.updateMany({
-        where: { id: job.id, status: 'running' },
-        data: {
-          ...final,
-          finishedAt: new Date(),
-          pid: null,
-          stdoutBytes: result.stdoutBytes,
-          stderrBytes: result.stderrBytes,
-          stdoutTruncated: result.stdoutTruncated,
-          stderrTruncated: result.stderrTruncated,
-        },
-      });
+      const { stdoutBytes, stderrBytes, stdoutTruncated, stderrTruncated } = result;
+      await records.finished(job.id, final, { stdoutBytes, stderrBytes, stdoutTruncated, stderrTruncated });
       jlog.debug('job finished', { status: final.status, exitCode: final.exitCode });
       announce(job, final.status);
     } catch (err) {
       jlog.error('job run failed', { err });
-      await prisma.job
-        .updateMany({ where: { id: job.id, status: 'running' }, data: { status: 'failed', error: `internal error: ${(err as Error).message}`, finishedAt: new Date(), pid: null } })
-        .catch(() => {});
+      await records.finished(job.id, { status: 'failed', exitCode: null, error: `internal error: ${(err as Error).message}` }).catch(() => {});
       announce(job, 'failed');
     }
   }
