@@ -37,6 +37,17 @@ export interface Worker {
   shutdown(graceMs: number): Promise<void>;
 }
 
+/** A job's fresh directory. runs/ exists after the first job, so one mkdir usually does; a recursive one walks the path. */
+async function makeRunDir(dir: string) {
+  try {
+    await mkdir(dir, { mode: 0o750 });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') await mkdir(dir, { recursive: true, mode: 0o750 });
+    else if (code !== 'EEXIST') throw err;
+  }
+}
+
 export function createWorker(db: Database, config: Config, bus: EventBus, log: Logger, defaultLimit: () => Promise<number>, launcher?: Launcher): Worker {
   const id = `${hostname()}:${process.pid}:${newId().slice(-12)}`;
   const wlog = log.scope({ workerId: id });
@@ -58,7 +69,7 @@ export function createWorker(db: Database, config: Config, bus: EventBus, log: L
   async function run(job: Job, entry: Active) {
     const jlog = wlog.scope({ jobId: job.id });
     try {
-      if (job.ownsWorkingDir) await mkdir(job.workingDir, { recursive: true, mode: 0o750 });
+      if (job.ownsWorkingDir) await makeRunDir(job.workingDir);
       const handle = startRun(
         {
           argv: JSON.parse(job.command) as string[],
