@@ -2,7 +2,6 @@
 // status derived from their jobs, and cancel/force-complete/delete over all
 // of them. Jobs of a batch are ordinary jobs: same limits, same fairness.
 import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import { z } from 'zod';
 import type { Batch, Job } from '../generated/sqlite/client.js';
 import { insertJobs } from '../db/insertJobs.js';
@@ -11,7 +10,7 @@ import type { EventBus } from '../events/bus.js';
 import type { ServiceDeps, Viewer } from './deps.js';
 import { isId, newId } from './ids.js';
 import type { FinalState, JobControl, JobStats } from './jobs.js';
-import { JOB_STATUSES, prepareJob, submitJobInput, type JobStatus } from './jobSpec.js';
+import { JOB_STATUSES, pendingJob, prepareJob, submitJobInput, type JobStatus } from './jobSpec.js';
 import { afterWhere, ORDER, pageSize, toPage, type Page } from './paging.js';
 import { parseInput, text } from './validation.js';
 
@@ -30,6 +29,8 @@ export type BatchStatus = 'pending' | 'running' | 'success' | 'failed' | 'cancel
 export interface BatchView extends Batch {
   jobCounts: JobStats;
   status: BatchStatus;
+  /** Set when the view is a snapshot that includes its jobs (the create response). */
+  jobs?: Job[];
 }
 
 export function batchStatus(c: JobStats): BatchStatus {
@@ -107,19 +108,7 @@ export function createBatchService({ db, config, log }: ServiceDeps, bus: EventB
       const batchId = newId();
       const createdAt = new Date();
       // One timestamp for all; UUIDv7 ids increase within it, so (created_at, id) keeps submission order.
-      const rows = prepared.map((p) => {
-        const id = newId();
-        return {
-          ...p,
-          id,
-          workingDir: p.workingDir ?? join(config.dataDir, 'runs', id),
-          ownsWorkingDir: p.workingDir === null,
-          status: 'pending',
-          ownerId: viewer.id,
-          batchId,
-          createdAt,
-        };
-      });
+      const rows = prepared.map((p) => pendingJob(p, { id: newId(), ownerId: viewer.id, batchId, createdAt }, config.dataDir));
       const batch = await prisma.$transaction(async (tx) => {
         const b = await tx.batch.create({ data: { id: batchId, name: input.name, description: input.description ?? null, ownerId: viewer.id, createdAt } });
         await insertJobs(db.provider, tx, rows);
@@ -129,7 +118,8 @@ export function createBatchService({ db, config, log }: ServiceDeps, bus: EventB
       for (const r of rows) bus.publish('job.changed', { jobId: r.id, ownerId: viewer.id, batchId, status: 'pending' }, r.id);
       control.wake();
       const jobCounts = { ...emptyCounts(), pending: rows.length, total: rows.length };
-      return { ...batch, jobCounts, status: batchStatus(jobCounts) };
+      // The jobs as created: a worker may claim them before the response is written, and the response must agree with its own counts.
+      return { ...batch, jobCounts, status: batchStatus(jobCounts), jobs: rows };
     },
 
     async get(viewer: Viewer, id: string): Promise<BatchView> {

@@ -2,10 +2,11 @@
 // GraphQL (camelCase) and REST (snake_case). Shape rules are zod (422);
 // rules about the machine (working directory, loader variables) are domain
 // rules (400) checked in prepareJob.
-import { mkdirSync, realpathSync, statSync } from 'node:fs';
+import { realpathSync, statSync } from 'node:fs';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { z } from 'zod';
 import { BadInput } from '../errors.js';
+import type { Job } from '../generated/sqlite/client.js';
 import { text } from './validation.js';
 
 const noNul = (s: string) => !s.includes('\0');
@@ -71,6 +72,20 @@ export interface PreparedJob {
 }
 
 /** Domain checks on a shape-valid job; `where` prefixes messages for batch members. */
+/** A new pending job exactly as the database will hold it (defaults spelled out), so no read-back is needed. */
+export function pendingJob(prepared: PreparedJob, row: { id: string; ownerId: string; batchId: string | null; createdAt: Date }, dataDir: string): Job {
+  return {
+    ...prepared,
+    ...row,
+    // A job that names no directory gets a fresh one, removed when it is purged.
+    workingDir: prepared.workingDir ?? join(dataDir, 'runs', row.id),
+    ownsWorkingDir: prepared.workingDir === null,
+    status: 'pending',
+    exitCode: null, error: null, startedAt: null, finishedAt: null, workerId: null, pid: null,
+    stdoutBytes: 0, stderrBytes: 0, stdoutTruncated: false, stderrTruncated: false,
+  };
+}
+
 export function prepareJob(input: SubmitJobInput, allowedRoots: readonly string[], where = ''): PreparedJob {
   const envVars = input.env ?? {};
   const denied = Object.keys(envVars).filter((k) => LOADER_VARS.test(k));
@@ -99,13 +114,6 @@ export function prepareJob(input: SubmitJobInput, allowedRoots: readonly string[
     workingDir: dir,
     timeoutSeconds: input.timeoutSeconds ?? null,
   };
-}
-
-/** A fresh directory for a job that named none, kept until the job is purged. */
-export function runDirFor(dataDir: string, jobId: string): string {
-  const dir = join(dataDir, 'runs', jobId);
-  mkdirSync(dir, { recursive: true, mode: 0o750 });
-  return dir;
 }
 
 /**

@@ -2,14 +2,13 @@
 // and purge. Stopping a running process is delegated to JobControl (the
 // engine, local or on another worker); everything else is rows.
 import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Job } from '../generated/sqlite/client.js';
 import { createJobWriter } from '../db/groupCommit.js';
 import { Conflict, Forbidden, NotFound } from '../errors.js';
 import type { EventBus } from '../events/bus.js';
 import type { ServiceDeps, Viewer } from './deps.js';
 import { isId, newId } from './ids.js';
-import { isTerminal, prepareJob, storableText, submitJobInput, JOB_STATUSES, type JobStatus } from './jobSpec.js';
+import { isTerminal, pendingJob, prepareJob, storableText, submitJobInput, JOB_STATUSES, type JobStatus } from './jobSpec.js';
 import { afterWhere, ORDER, pageSize, toPage, type Page } from './paging.js';
 import { parseInput } from './validation.js';
 import { z } from 'zod';
@@ -100,19 +99,7 @@ export function createJobService({ db, config, log }: ServiceDeps, bus: EventBus
       const input = parseInput(submitJobInput, raw);
       const prepared = prepareJob(input, config.jobsAllowedRoots);
       const id = newId();
-      // The whole row as the database will hold it (its defaults spelled out), so no read-back is needed.
-      const job: Job = {
-        ...prepared,
-        id,
-        workingDir: prepared.workingDir ?? join(config.dataDir, 'runs', id),
-        ownsWorkingDir: prepared.workingDir === null,
-        status: 'pending',
-        ownerId: viewer.id,
-        batchId: null,
-        createdAt: new Date(),
-        exitCode: null, error: null, startedAt: null, finishedAt: null, workerId: null, pid: null,
-        stdoutBytes: 0, stderrBytes: 0, stdoutTruncated: false, stderrTruncated: false,
-      };
+      const job = pendingJob(prepared, { id, ownerId: viewer.id, batchId: null, createdAt: new Date() }, config.dataDir);
       await writer.insert(job);
       log.debug('job submitted', { jobId: id, ownerId: viewer.id });
       announce(job);

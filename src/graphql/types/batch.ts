@@ -18,7 +18,7 @@ const BatchType = builder.objectRef<BatchView>('Batch').implement({
       type: [JobType],
       description: 'Every job of the batch, in submission order.',
       complexity: { field: 5, multiplier: 10 },
-      resolve: (b, _args, ctx) => ctx.services.batches.jobsOf(b.id),
+      resolve: (b, _args, ctx) => b.jobs ?? ctx.services.batches.jobsOf(b.id),
     }),
   }),
 });
