@@ -25,7 +25,7 @@ class RemoteProcess extends EventEmitter implements LaunchedProcess {
 }
 
 type Message =
-  | { t: 'spawned'; id: string; pid: number }
+  | { t: 'spawned'; id: string; pid: number; pooled?: [string, string] }
   | { t: 'error'; id: string; code: string }
   | { t: 'exit'; id: string; code: number | null; signal: NodeJS.Signals | null };
 
@@ -54,11 +54,35 @@ export async function startSpawner(log: Logger): Promise<Spawner> {
   let nextId = 0;
   let closing = false;
 
+  // Connections the spawner opened ahead of time, until a 'spawned' names them;
+  // and outputs named by a 'spawned' whose connection has not been read yet.
+  const spare = new Map<string, { socket: Socket; ended: boolean }>();
+  const unclaimed = new Map<string, PassThrough>();
+  function attach(socketId: string, target: PassThrough) {
+    const entry = spare.get(socketId);
+    if (!entry) return void unclaimed.set(socketId, target);
+    spare.delete(socketId);
+    // A job that wrote nothing may be gone before we get here: its connection has ended already.
+    if (entry.ended) target.end();
+    else entry.socket.pipe(target);
+  }
+
   const server: Server = createServer((socket: Socket) => {
     socket.once('readable', function readHeader() {
       const header = socket.read(HEADER_BYTES) as Buffer | null;
       if (!header) return void socket.once('readable', readHeader);
       const [id, kind] = header.toString('latin1').trim().split(' ');
+      if (kind === 'p') {
+        const target = unclaimed.get(id!);
+        if (target) {
+          unclaimed.delete(id!);
+          return void socket.pipe(target);
+        }
+        // Left unread (and so held back) until a 'spawned' names it.
+        const entry = { socket, ended: false };
+        spare.set(id!, entry);
+        return void socket.once('end', () => (entry.ended = true));
+      }
       const proc = running.get(id!);
       if (!proc) return void socket.destroy();
       if (--proc.awaiting === 0 && proc.exited) running.delete(id!);
@@ -73,7 +97,7 @@ export async function startSpawner(log: Logger): Promise<Spawner> {
   let helper: ChildProcess = spawnHelper();
 
   function spawnHelper(): ChildProcess {
-    const child = fork(here.replace(/spawnerClient\.(ts|js)$/, `spawnerProcess.$1`), [], {
+    const child = fork(here.replace(/spawnerClient\.(ts|js)$/, `spawnerProcess.$1`), [socketPath], {
       // Its own environment holds nothing of ours (no secrets); jobs get theirs explicitly.
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
       execArgv: fromSource ? ['--import', 'tsx'] : [],
@@ -84,6 +108,11 @@ export async function startSpawner(log: Logger): Promise<Spawner> {
       if (!proc) return;
       if (msg.t === 'spawned') {
         proc.pid = msg.pid;
+        if (msg.pooled) {
+          proc.awaiting = 0;
+          attach(msg.pooled[0], proc.stdout);
+          attach(msg.pooled[1], proc.stderr);
+        }
         proc.emit('spawn');
       } else if (msg.t === 'error') {
         running.delete(msg.id);
@@ -99,6 +128,10 @@ export async function startSpawner(log: Logger): Promise<Spawner> {
     child.on('exit', (code, signal) => {
       if (closing) return;
       log.error('spawner exited; restarting it and failing the jobs it was watching', { code, signal });
+      for (const target of unclaimed.values()) target.end();
+      unclaimed.clear();
+      // The dead helper's spare connections are closed and will never be named.
+      for (const [socketId, entry] of spare) if (entry.ended) spare.delete(socketId);
       for (const [id, proc] of running) {
         running.delete(id);
         if (proc.exited) continue;
@@ -116,7 +149,7 @@ export async function startSpawner(log: Logger): Promise<Spawner> {
     const proc = new RemoteProcess();
     const id = `${process.pid.toString(16).padStart(8, '0')}-0000-4000-8000-${(nextId++).toString(16).padStart(12, '0')}`;
     running.set(id, proc);
-    helper.send({ t: 'spawn', id, file, args, cwd, env, socket: socketPath });
+    helper.send({ t: 'spawn', id, file, args, cwd, env });
     return proc;
   };
 
@@ -125,6 +158,7 @@ export async function startSpawner(log: Logger): Promise<Spawner> {
     async close() {
       closing = true;
       helper.kill('SIGTERM');
+      for (const { socket } of spare.values()) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       rmSync(socketPath, { force: true });
     },
