@@ -12,7 +12,7 @@ import { postJson } from './lib/http.js';
 import { subscribeJobLog, wsConnect, type WsConn } from './lib/live.js';
 import { requireLiveFeatures } from './lib/liveCheck.js';
 import { loadSampler } from './lib/machine.js';
-import { rssSampler, start, watchdog } from './lib/proc.js';
+import { cpuMs, rssSampler, start, watchdog } from './lib/proc.js';
 import { report, type FigureReport } from './lib/report.js';
 import { BENCH_DIR, freePort, login, profileDirFor, withServer } from './lib/server.js';
 import { fmt, median, nowMs, percentile, runs, sleep } from './lib/stats.js';
@@ -35,18 +35,23 @@ interface FanoutRun {
   minLines: number;
   maxLines: number;
   rssGrowthMB?: number;
+  /** Server CPU (user + system) per 1,000 lines delivered (subscriber × line), from subscribe to the last one: steady on a shared machine. */
+  cpuMsPer1k?: number;
 }
 
 /** Latencies of every (subscriber, line) pair, for lines printed after `from`. */
 class Collector {
   latencies: number[] = [];
   lines: number[];
+  /** Every (subscriber, line) received, early ones included. */
+  delivered = 0;
   constructor(n: number, private readonly from: () => number) {
     this.lines = new Array<number>(n).fill(0);
   }
   add(i: number, data: string, receivedAt: number) {
     for (const line of data.split('\n')) {
       if (!line) continue;
+      this.delivered++;
       const printed = Number(line);
       if (!Number.isFinite(printed) || printed < this.from()) continue;
       this.lines[i]!++;
@@ -92,6 +97,7 @@ async function ours(rep: number): Promise<FanoutRun> {
     try {
       await sleep(500);
       const rss = rssSampler(s.pid, 50);
+      const cpu0 = cpuMs(s.pid) ?? 0;
       const job = await submit(s.api, admin, [process.execPath, TICK, String(DELAY_MS), String(DURATION_MS), String(INTERVAL_MS)], 'fanout');
       let from = Infinity;
       const col = new Collector(SUBSCRIBERS, () => from);
@@ -112,7 +118,9 @@ async function ours(rep: number): Promise<FanoutRun> {
         for (const x of subs) x.stop();
       }
       const { first, peak } = rss.stop();
-      return { ...col.result(), rssGrowthMB: (peak - first) / 2 ** 20 };
+      const r = col.result();
+      const cpu = (cpuMs(s.pid) ?? cpu0) - cpu0;
+      return { ...r, rssGrowthMB: (peak - first) / 2 ** 20, cpuMsPer1k: cpu / (col.delivered / 1000) };
     } finally {
       await Promise.all(conns.map((c) => c.dispose()));
     }
@@ -167,7 +175,7 @@ export async function fanout(): Promise<FigureReport> {
   const bp50 = median(b.map((r) => r.p50));
   const bp99 = median(b.map((r) => r.p99));
   const describe = (rs: FanoutRun[]) =>
-    rs.map((r) => `p50 ${fmt(r.p50)} p99 ${fmt(r.p99)} max ${fmt(r.max, 0)} ms, ${r.samples} samples, lines/subscriber ${r.minLines}–${r.maxLines}${r.rssGrowthMB !== undefined ? `, RSS +${fmt(r.rssGrowthMB, 0)} MB` : ''}`).join('; ');
+    rs.map((r) => `p50 ${fmt(r.p50)} p99 ${fmt(r.p99)} max ${fmt(r.max, 0)} ms, ${r.samples} samples, lines/subscriber ${r.minLines}–${r.maxLines}${r.rssGrowthMB !== undefined ? `, RSS +${fmt(r.rssGrowthMB, 0)} MB` : ''}${r.cpuMsPer1k !== undefined ? `, server CPU ${fmt(r.cpuMsPer1k)} ms per 1,000 lines delivered` : ''}`).join('; ');
   stopWatchdog();
   return report({
     load: l,

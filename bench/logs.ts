@@ -9,7 +9,7 @@ import { REPS, pct, runIfMain } from './lib/figure.js';
 import { followSse, subscribeJobLog, wsConnect } from './lib/live.js';
 import { requireLiveFeatures } from './lib/liveCheck.js';
 import { loadSampler } from './lib/machine.js';
-import { rssSampler, run, watchdog } from './lib/proc.js';
+import { cpuMs, rssSampler, run, watchdog } from './lib/proc.js';
 import { report, type FigureReport } from './lib/report.js';
 import { BENCH_DIR, login, profileDirFor, withServer } from './lib/server.js';
 import { fmt, median, nowMs, runs, sleep } from './lib/stats.js';
@@ -24,6 +24,8 @@ interface LogRun {
   bytes: number;
   rssGrowthMB: number;
   rssPeakMB: number;
+  /** Server process CPU (user + system) per MB delivered: steady whatever else the machine runs. */
+  cpuMsPerMB: number;
 }
 
 async function ours(kind: 'ws' | 'sse', rep: number): Promise<LogRun> {
@@ -37,6 +39,7 @@ async function ours(kind: 'ws' | 'sse', rep: number): Promise<LogRun> {
     let bytes = 0;
     let lastSeq = 0;
     let gaps = 0;
+    const cpu0 = cpuMs(s.pid) ?? 0;
     const t0 = nowMs();
     const job = await submit(s.api, token, [process.execPath, GEN, String(BYTES)], 'logs');
     let done: Promise<unknown>;
@@ -63,9 +66,10 @@ async function ours(kind: 'ws' | 'sse', rep: number): Promise<LogRun> {
       await conn?.dispose();
     }
     const elapsed = nowMs() - t0;
+    const cpu = (cpuMs(s.pid) ?? cpu0) - cpu0;
     const { first, peak } = rss.stop();
     if (bytes !== BYTES) throw new Error(`logs ${kind}: received ${bytes} bytes, expected ${BYTES}${gaps ? ` (${gaps} seq gaps)` : ''}`);
-    return { mbps: bytes / MB / (elapsed / 1000), bytes, rssGrowthMB: (peak - first) / MB, rssPeakMB: peak / MB };
+    return { mbps: bytes / MB / (elapsed / 1000), bytes, rssGrowthMB: (peak - first) / MB, rssPeakMB: peak / MB, cpuMsPerMB: cpu / (bytes / MB) };
   });
 }
 
@@ -105,8 +109,8 @@ export async function logs(): Promise<FigureReport> {
     notes: [
       `load avg during the figure: ${fmt(l.min)}–${fmt(l.max)} (machine shared with other test runs)`,
       `${fmt(BYTES / MB, 0)} MB of mixed-length lines (bench/baselines/gen-lines.mjs); MB/s = bytes received / (submit → last byte); MB = 2^20 bytes`,
-      `graphql-ws jobLog, MB/s: ${runs(ws.map((r) => r.mbps))}; RSS growth, MB: ${runs(ws.map((r) => r.rssGrowthMB), 0)} (peak ${runs(ws.map((r) => r.rssPeakMB), 0)})`,
-      `SSE logs/stream,   MB/s: ${runs(sse.map((r) => r.mbps))}; RSS growth, MB: ${runs(sse.map((r) => r.rssGrowthMB), 0)} (peak ${runs(sse.map((r) => r.rssPeakMB), 0)})`,
+      `graphql-ws jobLog, MB/s: ${runs(ws.map((r) => r.mbps))}; RSS growth, MB: ${runs(ws.map((r) => r.rssGrowthMB), 0)} (peak ${runs(ws.map((r) => r.rssPeakMB), 0)}); server CPU ms/MB: ${runs(ws.map((r) => r.cpuMsPerMB))}`,
+      `SSE logs/stream,   MB/s: ${runs(sse.map((r) => r.mbps))}; RSS growth, MB: ${runs(sse.map((r) => r.rssGrowthMB), 0)} (peak ${runs(sse.map((r) => r.rssPeakMB), 0)}); server CPU ms/MB: ${runs(sse.map((r) => r.cpuMsPerMB))}`,
       `baseline (bare Node reading the child's stdout), MB/s: ${runs(base)}`,
     ],
     rows: [

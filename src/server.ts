@@ -10,6 +10,8 @@ import { DEFAULT_ADMIN_PASSWORD, type Config } from './config.js';
 import { openDatabase, type Database } from './db/client.js';
 import { toGraphQLError } from './graphql/errors.js';
 import { schema } from './graphql/schema.js';
+import { useSharedSubscriptionEvents } from './graphql/sharedEvents.js';
+import { VIEWER_INDEPENDENT_SUBSCRIPTIONS } from './graphql/types/subscriptions.js';
 import { createLogger, type Logger } from './logger.js';
 import { buildOpenApi } from './rest/openapi.js';
 import { createLogStream } from './rest/logStream.js';
@@ -93,7 +95,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     renderGraphiQL: (opts) => graphiqlHtml(opts as Record<string, unknown>),
     landingPage: false,
     logging: false,
-    plugins: [useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf'] })],
+    plugins: [useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf'] }), useSharedSubscriptionEvents(VIEWER_INDEPENDENT_SUBSCRIPTIONS)],
   });
 
   const router = createRouter(schema, routes, log);

@@ -15,7 +15,6 @@ export interface RunSpec {
   timeoutSeconds?: number | null;
   maxLogBytes: number;
   killGraceMs?: number;
-  flushIntervalMs?: number;
   /** Who forks the process (default: this process). */
   launcher?: Launcher;
 }
@@ -39,7 +38,6 @@ export interface RunHandle {
 const SAFE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 // Sizes of buffered text are measured in UTF-16 code units (string length).
 const CHUNK_MAX = 64 * 1024;
-const FLUSH_AT = 256 * 1024;
 const PAUSE_AT = 1024 * 1024;
 // Orphaned group members are reaped by init, which may take a while (some
 // inits reap on a timer); past this we stop waiting for zombies.
@@ -102,7 +100,6 @@ class CappedDecoder {
 
 export function startRun(spec: RunSpec, sink: OutputSink): RunHandle {
   const killGraceMs = spec.killGraceMs ?? 5000;
-  const flushIntervalMs = spec.flushIntervalMs ?? 50;
   const decoders: Record<Stream, CappedDecoder> = {
     stdout: new CappedDecoder(spec.maxLogBytes),
     stderr: new CappedDecoder(spec.maxLogBytes),
@@ -115,7 +112,7 @@ export function startRun(spec: RunSpec, sink: OutputSink): RunHandle {
   let pending: OutputChunk[] = [];
   let pendingSize = 0;
   let writing: Promise<void> | null = null;
-  let flushTimer: NodeJS.Timeout | undefined;
+  let flushQueued: NodeJS.Immediate | undefined;
   let sinkFailed = false;
   let paused = false;
 
@@ -135,15 +132,18 @@ export function startRun(spec: RunSpec, sink: OutputSink): RunHandle {
     }
   }
 
+  // No timed hold: output is written as soon as the sink is idle, and batches
+  // only while a write is in flight, so latency is about one write and a
+  // fast producer still gets large batches. setImmediate lets every read of
+  // the current poll phase join the batch.
   function scheduleFlush(): void {
     if (writing || pending.length === 0) return;
-    if (pendingSize >= FLUSH_AT) flushNow();
-    else flushTimer ??= setTimeout(flushNow, flushIntervalMs);
+    flushQueued ??= setImmediate(flushNow);
   }
 
   function flushNow(): void {
-    clearTimeout(flushTimer);
-    flushTimer = undefined;
+    clearImmediate(flushQueued);
+    flushQueued = undefined;
     if (writing || pending.length === 0) return;
     const batch = pending;
     pending = [];
@@ -217,7 +217,7 @@ export function startRun(spec: RunSpec, sink: OutputSink): RunHandle {
       if (!text) return;
       append(s, text);
       scheduleFlush();
-      // Only reachable while a write is in flight (otherwise FLUSH_AT flushed already).
+      // Reads between two check phases can pile up too (a fast pipe), not only behind a slow write.
       if (pendingSize >= PAUSE_AT) setPaused(true);
     });
     pipes[s].on('error', () => {}); // 'close' follows; nothing else to do

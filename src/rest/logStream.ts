@@ -39,8 +39,9 @@ export interface LogStreamDeps {
 
 /** SSE framing of one chunk: every line of output becomes its own `data:` line. */
 export function sseEvent(chunk: Pick<LogChunk, 'seq' | 'stream' | 'data'>): string {
-  const data = chunk.data.split(/\r\n|\r|\n/).map((line) => `data: ${line}\n`).join('');
-  return `id: ${chunk.seq}\nevent: ${chunk.stream}\n${data}\n`;
+  // One native replace instead of splitting 64 KiB chunks into thousands of line strings.
+  const text = chunk.data.includes('\r') ? chunk.data.replace(/\r\n?/g, '\n') : chunk.data;
+  return `id: ${chunk.seq}\nevent: ${chunk.stream}\ndata: ${text.replaceAll('\n', '\ndata: ')}\n\n`;
 }
 
 function sendJson(res: ServerResponse, e: RestError) {

@@ -4,7 +4,7 @@
 // read only to catch up (stored output, the row after a change), never polled.
 // Knows nothing of GraphQL or HTTP.
 import type { Job } from '../generated/sqlite/client.js';
-import type { EventBus, JobChangedEvent } from '../events/bus.js';
+import type { EventBus, JobChangedEvent, LogChunkEvent } from '../events/bus.js';
 import type { ServiceDeps, Viewer } from './deps.js';
 import { isTerminal } from './jobSpec.js';
 
@@ -34,6 +34,16 @@ export interface LiveLimits {
 export const DEFAULT_LIVE_LIMITS: LiveLimits = { replayPage: 4, replayPageChars: 256 * 1024, maxBufferedChunks: 1000, maxBufferedChars: 1024 * 1024 };
 
 const MAX_REPLAY_PAGE = 256;
+
+// One LogChunk per published chunk, shared by every follower of the job: the
+// GraphQL layer then executes it once for all of them
+// (graphql/sharedEvents.ts), and 500 followers do not make 500 copies.
+const liveChunks = new WeakMap<LogChunkEvent, LogChunk>();
+function liveChunk(c: LogChunkEvent): LogChunk {
+  let chunk = liveChunks.get(c);
+  if (!chunk) liveChunks.set(c, (chunk = { seq: c.seq, stream: c.stream, data: c.data, at: new Date(c.at) }));
+  return chunk;
+}
 
 // Per jobEvents subscription: the last status sent per job (to drop repeats), oldest forgotten first.
 const MAX_REMEMBERED_JOBS = 10_000;
@@ -219,7 +229,7 @@ export function createLiveService({ db }: Pick<ServiceDeps, 'db'>, bus: EventBus
       'job.log',
       (c) => {
         if (closed || c.jobId !== jobId) return;
-        buffer.push({ seq: c.seq, stream: c.stream, data: c.data, at: new Date(c.at) });
+        buffer.push(liveChunk(c));
         bufferedChars += c.data.length;
         if (buffer.length > limits.maxBufferedChunks || bufferedChars > limits.maxBufferedChars) {
           buffer = [];

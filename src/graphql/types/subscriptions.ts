@@ -6,6 +6,13 @@ import { builder } from '../builder.js';
 import { requireViewer } from '../context.js';
 import { JobType } from './job.js';
 
+/**
+ * Root fields whose result depends on the event alone, never on the viewer
+ * (authorization happens when subscribing): graphql/sharedEvents.ts executes
+ * each of their events once for all subscribers.
+ */
+export const VIEWER_INDEPENDENT_SUBSCRIPTIONS = ['jobLog'] as const;
+
 const LogStreamEnum = builder.enumType('LogStream', {
   values: {
     STDOUT: { value: 'stdout' },
