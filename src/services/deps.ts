@@ -10,7 +10,7 @@ export interface ServiceDeps {
   readonly log: Logger;
 }
 
-/** The authenticated caller, re-read from the database on every request. */
+/** The authenticated caller, read on every request (through a cache that every change of the user row invalidates, on every process). */
 export interface Viewer {
   readonly id: string;
   readonly email: string;
