@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Process roles: `serve` (default; API + worker), `serve --no-worker`,
 // `worker`, and admin commands `migrate` and `create-user`.
+import './heapPolicy.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createLogger } from './logger.js';
 
