@@ -179,9 +179,9 @@ export async function fanout(): Promise<FigureReport> {
   stopWatchdog();
   return report({
     load: l,
+    alsoOnTheCores: `the ${SUBSCRIBERS} clients run on the same 2 cores`,
     figure: 'fanout',
     notes: [
-      `load avg during the figure: ${fmt(l.min)}–${fmt(l.max)} (machine shared with other test runs; the ${SUBSCRIBERS} clients run on the same 2 cores)`,
       `job: bench/baselines/tick.mjs prints its clock every ${INTERVAL_MS} ms for ${DURATION_MS / 1000} s; latency = client receive − printed time, every (subscriber, line)`,
       `ours (${SUBSCRIBERS} graphql-ws sockets, ${PER_USER} per user): ${describe(o)}`,
       `baseline (bare ws broadcast of the child's stdout): ${describe(b)}`,

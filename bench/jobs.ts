@@ -137,7 +137,6 @@ export async function jobs(): Promise<FigureReport> {
     load: l,
     figure: 'jobs',
     notes: [
-      `load avg during the figure: ${fmt(l.min)}–${fmt(l.max)} (machine shared with other test runs)`,
       `ours: ${JOBS} × ["true"], ${CLIENTS} REST clients, WORKER_CONCURRENCY=${WORKER_CONCURRENCY}; first submit → last finished_at, s: ${runs(ours.map((r) => r.elapsedMs / 1000), 2)}`,
       `ours: first submit → all terminal seen by polling, s: ${runs(ours.map((r) => r.polledMs / 1000), 2)}; submit phase alone, s: ${runs(ours.map((r) => r.submitMs / 1000), 2)}`,
       `ours under load: created_at → started_at p50/p99 per run, ms: ${ours.map((r) => `${fmt(percentile(r.queueMs, 50), 0)}/${fmt(percentile(r.queueMs, 99), 0)}`).join(', ')}`,

@@ -107,7 +107,6 @@ export async function logs(): Promise<FigureReport> {
     load: l,
     figure: 'logs',
     notes: [
-      `load avg during the figure: ${fmt(l.min)}–${fmt(l.max)} (machine shared with other test runs)`,
       `${fmt(BYTES / MB, 0)} MB of mixed-length lines (bench/baselines/gen-lines.mjs); MB/s = bytes received / (submit → last byte); MB = 2^20 bytes`,
       `graphql-ws jobLog, MB/s: ${runs(ws.map((r) => r.mbps))}; RSS growth, MB: ${runs(ws.map((r) => r.rssGrowthMB), 0)} (peak ${runs(ws.map((r) => r.rssPeakMB), 0)}); server CPU ms/MB: ${runs(ws.map((r) => r.cpuMsPerMB))}`,
       `SSE logs/stream,   MB/s: ${runs(sse.map((r) => r.mbps))}; RSS growth, MB: ${runs(sse.map((r) => r.rssGrowthMB), 0)} (peak ${runs(sse.map((r) => r.rssPeakMB), 0)}); server CPU ms/MB: ${runs(sse.map((r) => r.cpuMsPerMB))}`,

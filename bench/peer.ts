@@ -112,7 +112,6 @@ export async function peer(): Promise<FigureReport> {
     load: l,
     figure: 'peer',
     notes: [
-      `load avg during the figure: ${fmt(l.min)}–${fmt(l.max)} (machine shared with other test runs)`,
       `${JOBS} × true, ${CLIENTS} concurrent submitters, ${WORKER_CONCURRENCY} slots (tsp -S ${WORKER_CONCURRENCY} / WORKER_CONCURRENCY=${WORKER_CONCURRENCY})`,
       `ours: first submit → last finished_at, s: ${runs(ours.map((r) => r.elapsedMs / 1000), 2)} (submit phase ${runs(ours.map((r) => r.submitMs / 1000), 2)}; not success: ${ours.map((r) => r.failed).join(', ')})`,
       `ours: CPU per job of the server + its spawner helper (jobs excluded), ms: ${runs(ours.map((r) => r.cpuMsPerJob), 2)}`,

@@ -99,9 +99,9 @@ export async function submitFigure(): Promise<FigureReport> {
   stopWatchdog();
   return report({
     load: l,
+    alsoOnTheCores: 'autocannon runs on the same 2 cores',
     figure: 'submit',
     notes: [
-      `load avg during the figure: ${fmt(l.min)}–${fmt(l.max)} (machine shared with other test runs; autocannon runs on the same 2 cores)`,
       `autocannon -c ${CONNECTIONS} -d ${DURATION_S} (after a ${WARMUP_S} s warm-up), server: serve --no-worker, a fresh DATA_DIR per measurement`,
       `REST    POST /api/v1/jobs: ${describe(rest)}`,
       `GraphQL submitJob:        ${describe(gql)}`,

@@ -23,6 +23,8 @@ export interface FigureReport {
   notes: string[];
   /** 1-minute load average seen during the figure (the machine may be shared). */
   load?: { min: number; max: number };
+  /** What else ran on the figure's cores besides other test runs (e.g. its load generator). */
+  alsoOnTheCores?: string;
 }
 
 export const RESULTS_FILE = join(BENCH_DIR, 'RESULTS.md');
@@ -66,6 +68,7 @@ export function printReport(r: FigureReport): void {
     `== ${r.figure} ==`,
     `machine: ${describeMachine()}`,
     ...(process.env.BENCH_MAIN ? [`service: ${process.env.BENCH_MAIN} (BENCH_MAIN), not dist/ built from src/`] : []),
+    ...(r.load ? [`load avg during the figure: ${r.load.min.toFixed(1)}–${r.load.max.toFixed(1)} (machine shared with other test runs${r.alsoOnTheCores ? `; ${r.alsoOnTheCores}` : ''})`] : []),
     ...r.notes,
     '',
     table([['metric', 'ours', 'baseline', 'ratio', 'target', 'result'], ...r.rows.map((x) => [x.metric, x.ours, x.baseline, x.ratio, x.target, verdict(x.pass)])]),

@@ -58,8 +58,8 @@ function cacheStatements(db: BetterSqlite3.Database): (sql: string) => Statement
 
 /**
  * Synchronous statements on the same connection, for the engine's hot path
- * (claim, start, finish) where Prisma's per-call cost was most of the
- * dispatcher's time. A body runs in one transaction, only while no Prisma
+ * (claim, pid, outcome, log chunks) where Prisma's per-call cost was most of
+ * the dispatcher's time. A body runs in one transaction, only while no Prisma
  * transaction is open on the connection: JavaScript runs it to the end before
  * anything else, so it can neither see nor join someone else's transaction.
  */
@@ -90,6 +90,8 @@ export function cachingSqliteAdapter(file: string, timeoutMs: number): { adapter
     if (!client || typeof client.prepare !== 'function') throw new Error('@prisma/adapter-better-sqlite3 changed: no `client` connection to cache statements on');
     prepare = cacheStatements(client);
     db = client;
+    // Statements belong to their connection: a reconnect starts over.
+    own.clear();
     return adapter;
   };
   const direct: DirectSqlite = {
