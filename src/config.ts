@@ -25,6 +25,8 @@ export interface Config {
   readonly killGraceMs: number;
   readonly shutdownGraceMs: number;
   readonly heartbeatMs: number;
+  /** Which helper starts jobs: the native one when built (auto), or the one named. */
+  readonly spawner: 'auto' | 'native' | 'node';
 }
 
 export const DEFAULT_ADMIN_PASSWORD = 'ChangeMe123!';
@@ -78,6 +80,8 @@ export function loadConfig(env: Env = process.env): Config {
   if (adminPassword.length < 8 || adminPassword.length > 256) throw new ConfigError('ADMIN_PASSWORD must be 8 to 256 characters');
   const logLevel = str(env, 'LOG_LEVEL', 'info');
   if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) throw new ConfigError('LOG_LEVEL must be one of debug, info, warn, error');
+  const spawner = str(env, 'SPAWNER', 'auto');
+  if (!['auto', 'native', 'node'].includes(spawner)) throw new ConfigError('SPAWNER must be one of auto, native, node');
   const roots = str(env, 'JOBS_ALLOWED_ROOTS', join(dataDir, 'workspace')).split(',').map((s) => s.trim()).filter(Boolean);
   for (const r of roots) {
     if (!isAbsolute(r)) throw new ConfigError(`JOBS_ALLOWED_ROOTS must be a comma-separated list of absolute paths (got ${JSON.stringify(r)})`);
@@ -103,5 +107,6 @@ export function loadConfig(env: Env = process.env): Config {
     killGraceMs: int(env, 'KILL_GRACE_SECONDS', 5, 0, 3600) * 1000,
     shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_SECONDS', 30, 0, 86400) * 1000,
     heartbeatMs: int(env, 'HEARTBEAT_SECONDS', 10, 1, 3600) * 1000,
+    spawner: spawner as Config['spawner'],
   });
 }

@@ -74,7 +74,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   // The worker reads the default limit through the limits service; the
   // services reach the worker through JobControl. Build the limits reader first.
   const limitsReader = createLimitsService(deps, bus, () => control.wake());
-  const spawner = options.worker === false ? null : await startSpawner(log);
+  const spawner = options.worker === false ? null : await startSpawner(log, config.spawner);
   const worker = spawner ? createWorker(db, config, bus, log, limitsReader.defaultLimit, spawner.launcher) : null;
   const control = createJobControl(db, bus, worker, config.killGraceMs + 10_000);
   const services = createServices(deps, tokens, { bus, control, pingRedis: redisBus ? () => redisBus.ping() : null, version: VERSION });

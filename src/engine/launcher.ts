@@ -3,6 +3,7 @@
 // or by the small spawner helper (spawnerClient.ts), whose fork cost does
 // not grow with this process's heap.
 import { spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import type { EventEmitter } from 'node:events';
 import type { Readable } from 'node:stream';
 
@@ -16,10 +17,14 @@ export interface LaunchedProcess extends EventEmitter {
 export interface LaunchOptions {
   cwd: string;
   env: Record<string, string>;
+  /** Create cwd first (a job's own run directory). */
+  makeCwd?: boolean;
 }
 
 export type Launcher = (file: string, args: string[], options: LaunchOptions) => LaunchedProcess;
 
 /** Own process group (detached), no stdin, piped stdout/stderr; no shell. */
-export const directLauncher: Launcher = (file, args, { cwd, env }) =>
-  spawn(file, args, { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] }) as LaunchedProcess;
+export const directLauncher: Launcher = (file, args, { cwd, env, makeCwd }) => {
+  if (makeCwd) mkdirSync(cwd, { recursive: true, mode: 0o750 });
+  return spawn(file, args, { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] }) as LaunchedProcess;
+};

@@ -11,6 +11,8 @@ export interface OutputChunk { stream: Stream; data: string }
 export interface RunSpec {
   argv: string[];
   cwd: string;
+  /** Create cwd first (a job's own run directory). */
+  makeCwd?: boolean;
   env: Record<string, string>;
   timeoutSeconds?: number | null;
   maxLogBytes: number;
@@ -175,7 +177,7 @@ export function startRun(spec: RunSpec, sink: OutputSink): RunHandle {
   let child: LaunchedProcess;
   try {
     // Own process group (the launcher detaches it), so the whole tree can be signalled at once.
-    child = (spec.launcher ?? directLauncher)(spec.argv[0]!, spec.argv.slice(1), { cwd: spec.cwd, env: childEnv(spec.env) });
+    child = (spec.launcher ?? directLauncher)(spec.argv[0]!, spec.argv.slice(1), { cwd: spec.cwd, makeCwd: spec.makeCwd, env: childEnv(spec.env) });
   } catch (err) {
     // Invalid arguments (empty program, NUL in env, ...) throw synchronously.
     resolveDone(result(null, null, 'failed', `spawn ${(err as NodeJS.ErrnoException).code ?? 'failed'}`));

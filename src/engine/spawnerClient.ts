@@ -1,37 +1,68 @@
-// A Launcher that asks the spawner helper (spawnerProcess.ts) to fork job
-// processes, and receives their output over a unix socket of its own.
-import { fork, type ChildProcess } from 'node:child_process';
+// A Launcher that asks a spawner helper to start job processes, and receives
+// their output over a unix socket of its own. The helper is native
+// (native/spawner.c, built at install) or, where that was not built, Node
+// (spawnerProcess.ts); both speak the protocol described in spawner.c.
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { readdirSync, rmSync } from 'node:fs';
+import { accessSync, constants as fsConstants, readdirSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
+import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../logger.js';
 import type { LaunchedProcess, Launcher } from './launcher.js';
 import { killProcessGroup } from './runner.js';
 
-const HEADER_BYTES = 39; // `<36-char uuid> o|e\n`
+const HEADER_BYTES = 39; // `<36-char id> p\n`
+
+export type SpawnerKind = 'auto' | 'native' | 'node';
 
 class RemoteProcess extends EventEmitter implements LaunchedProcess {
   pid: number | undefined;
   exited = false;
-  /** Output connections still to arrive; they may come after the exit message. */
-  awaiting = 2;
   readonly stdout = new PassThrough();
   readonly stderr = new PassThrough();
 }
 
-type Message =
-  | { t: 'spawned'; id: string; pid: number; pooled?: [string, string] }
-  | { t: 'error'; id: string; code: string }
-  | { t: 'exit'; id: string; code: number | null; signal: NodeJS.Signals | null };
-
 export interface Spawner {
+  /** Which helper runs: 'native' or 'node'. */
+  readonly kind: 'native' | 'node';
   launcher: Launcher;
   close(): Promise<void>;
+}
+
+const here = fileURLToPath(import.meta.url);
+const fromSource = here.endsWith('.ts');
+// dist/jobrunner-spawner, from dist/engine/ or from src/engine/ (tests run the sources).
+const NATIVE = fileURLToPath(new URL(fromSource ? '../../dist/jobrunner-spawner' : '../jobrunner-spawner', import.meta.url));
+
+function nativeBuilt(): boolean {
+  try {
+    accessSync(NATIVE, fsConstants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const signalNames = new Map(Object.entries(constants.signals).map(([name, n]) => [String(n), name as NodeJS.Signals]));
+
+/** One request frame: a 4-byte little-endian length, then NUL-terminated fields. */
+function frame(fields: string[]): Buffer {
+  const body = Buffer.from(fields.join('\0') + '\0', 'utf8');
+  const head = Buffer.allocUnsafe(4);
+  head.writeUInt32LE(body.length, 0);
+  return Buffer.concat([head, body]);
+}
+
+/** Node's spawn() throws on these synchronously; a NUL would also split our frame. */
+function checkNoNul(values: string[]) {
+  for (const v of values) {
+    if (v.includes('\0')) throw Object.assign(new TypeError('arguments, environment and cwd must not contain NUL bytes'), { code: 'ERR_INVALID_ARG_VALUE' });
+  }
 }
 
 /** Sockets of workers that died without closing (SIGKILL) would pile up in the temp dir. */
@@ -47,15 +78,19 @@ function removeStaleSockets(dir: string) {
   }
 }
 
-export async function startSpawner(log: Logger): Promise<Spawner> {
+export async function startSpawner(log: Logger, want: SpawnerKind = 'auto'): Promise<Spawner> {
+  const kind = want === 'node' || (want === 'auto' && !nativeBuilt()) ? 'node' : 'native';
+  if (kind === 'native' && !nativeBuilt()) throw new Error(`SPAWNER=native, but ${NATIVE} is missing: run \`npm run build\` (needs a C compiler)`);
+  if (kind === 'node' && want === 'auto') log.warn('native spawner not built; starting jobs through the Node spawner (slower starts). Run `npm run build` with a C compiler installed.');
+
   removeStaleSockets(tmpdir());
   const socketPath = join(tmpdir(), `jobrunner-${process.pid}-${randomBytes(4).toString('hex')}.sock`);
   const running = new Map<string, RemoteProcess>();
   let nextId = 0;
   let closing = false;
 
-  // Connections the spawner opened ahead of time, until a 'spawned' names them;
-  // and outputs named by a 'spawned' whose connection has not been read yet.
+  // Connections the helper opened ahead of time, until an 's' event names them;
+  // and outputs named by an 's' whose connection has not been read yet.
   const spare = new Map<string, { socket: Socket; ended: boolean }>();
   const unclaimed = new Map<string, PassThrough>();
   function attach(socketId: string, target: PassThrough) {
@@ -71,60 +106,56 @@ export async function startSpawner(log: Logger): Promise<Spawner> {
     socket.once('readable', function readHeader() {
       const header = socket.read(HEADER_BYTES) as Buffer | null;
       if (!header) return void socket.once('readable', readHeader);
-      const [id, kind] = header.toString('latin1').trim().split(' ');
-      if (kind === 'p') {
-        const target = unclaimed.get(id!);
-        if (target) {
-          unclaimed.delete(id!);
-          return void socket.pipe(target);
-        }
-        // Left unread (and so held back) until a 'spawned' names it.
-        const entry = { socket, ended: false };
-        spare.set(id!, entry);
-        return void socket.once('end', () => (entry.ended = true));
+      const id = header.toString('latin1', 0, 36);
+      const target = unclaimed.get(id);
+      if (target) {
+        unclaimed.delete(id);
+        return void socket.pipe(target);
       }
-      const proc = running.get(id!);
-      if (!proc) return void socket.destroy();
-      if (--proc.awaiting === 0 && proc.exited) running.delete(id!);
-      socket.pipe(kind === 'o' ? proc.stdout : proc.stderr);
+      // Left unread (and so held back) until an 's' names it.
+      const entry = { socket, ended: false };
+      spare.set(id, entry);
+      socket.once('end', () => (entry.ended = true));
     });
     socket.on('error', () => {});
   });
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(socketPath, resolve));
 
-  const here = fileURLToPath(import.meta.url);
-  const fromSource = here.endsWith('.ts');
-  let helper: ChildProcess = spawnHelper();
+  let helper: ChildProcess = startHelper();
 
-  function spawnHelper(): ChildProcess {
-    const child = fork(here.replace(/spawnerClient\.(ts|js)$/, `spawnerProcess.$1`), [socketPath], {
+  function onEvent(line: string) {
+    const [t, id, a, b, c] = line.split(' ');
+    const proc = running.get(id!);
+    if (!proc) return;
+    if (t === 's') {
+      proc.pid = Number(a);
+      attach(b!, proc.stdout);
+      attach(c!, proc.stderr);
+      proc.emit('spawn');
+    } else if (t === 'e') {
+      running.delete(id!);
+      proc.stdout.destroy();
+      proc.stderr.destroy();
+      proc.emit('error', Object.assign(new Error(`spawn ${a}`), { code: a }));
+    } else if (t === 'x') {
+      running.delete(id!);
+      proc.exited = true;
+      proc.emit('exit', a === '-' ? null : Number(a), b === '-' ? null : (signalNames.get(b!) ?? null));
+    }
+  }
+
+  function startHelper(): ChildProcess {
+    const [file, args] =
+      kind === 'native'
+        ? [NATIVE, [socketPath]]
+        : [process.execPath, [...(fromSource ? ['--import', 'tsx'] : []), here.replace(/spawnerClient\.(ts|js)$/, 'spawnerProcess.$1'), socketPath]];
+    const child = spawn(file, args, {
       // Its own environment holds nothing of ours (no secrets); jobs get theirs explicitly.
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
-      execArgv: fromSource ? ['--import', 'tsx'] : [],
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      stdio: ['pipe', 'pipe', 'inherit'],
     });
-    child.on('message', (msg: Message) => {
-      const proc = running.get(msg.id);
-      if (!proc) return;
-      if (msg.t === 'spawned') {
-        proc.pid = msg.pid;
-        if (msg.pooled) {
-          proc.awaiting = 0;
-          attach(msg.pooled[0], proc.stdout);
-          attach(msg.pooled[1], proc.stderr);
-        }
-        proc.emit('spawn');
-      } else if (msg.t === 'error') {
-        running.delete(msg.id);
-        proc.stdout.destroy();
-        proc.stderr.destroy();
-        proc.emit('error', Object.assign(new Error(`spawn ${msg.code}`), { code: msg.code }));
-      } else {
-        proc.exited = true;
-        if (proc.awaiting === 0) running.delete(msg.id);
-        proc.emit('exit', msg.code, msg.signal);
-      }
-    });
+    child.stdin!.on('error', () => {}); // a dead helper is handled on 'exit'
+    createInterface({ input: child.stdout!, crlfDelay: Infinity }).on('line', onEvent);
     child.on('exit', (code, signal) => {
       if (closing) return;
       log.error('spawner exited; restarting it and failing the jobs it was watching', { code, signal });
@@ -140,20 +171,23 @@ export async function startSpawner(log: Logger): Promise<Spawner> {
         proc.stderr.end();
         proc.emit('exit', null, 'SIGKILL');
       }
-      helper = spawnHelper();
+      helper = startHelper();
     });
     return child;
   }
 
-  const launcher: Launcher = (file, args, { cwd, env }) => {
+  const launcher: Launcher = (file, args, { cwd, env, makeCwd }) => {
+    const envEntries = Object.entries(env).map(([k, v]) => `${k}=${v}`);
+    checkNoNul([file, cwd, ...args, ...envEntries]);
     const proc = new RemoteProcess();
     const id = `${process.pid.toString(16).padStart(8, '0')}-0000-4000-8000-${(nextId++).toString(16).padStart(12, '0')}`;
     running.set(id, proc);
-    helper.send({ t: 'spawn', id, file, args, cwd, env });
+    helper.stdin!.write(frame([id, file, cwd, makeCwd ? '1' : '0', String(args.length), ...args, ...envEntries]));
     return proc;
   };
 
   return {
+    kind,
     launcher,
     async close() {
       closing = true;

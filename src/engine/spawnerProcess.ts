@@ -1,76 +1,71 @@
-// The spawner: a small helper process that forks job processes for the
-// worker. Node's spawn() forks the calling process, and its cost grows with
-// that process's memory; this one stays tiny, so the spawn rate no longer
-// depends on the API's heap. Imports nothing but Node's own modules.
-//
-// Protocol (IPC, JSON): {t:'spawn', id, file, args, cwd, env} in;
-// {t:'spawned', id, pid, pooled?: [outId, errId]} | {t:'error', id, code} |
-// {t:'exit', id, code, signal} out. Output does not pass through here: the
-// job's stdout/stderr are unix-socket connections to the worker (its path is
-// argv[2]), each announced by a 39-byte header `<uuid> o|e|p\n`, so
-// backpressure goes straight from the worker to the job. Connections are
-// opened ahead of time (kind p, named in 'spawned'), so starting a job does
-// not wait for the worker's busy event loop to accept two connections.
+// The Node spawner helper: the fallback for hosts where the native one
+// (native/spawner.c, the protocol is described there) was not built. A small
+// process of its own, because Node's spawn() forks the caller and its cost
+// grows with the caller's memory. Imports nothing but Node's own modules.
 import { spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-
-interface SpawnRequest {
-  t: 'spawn';
-  id: string;
-  file: string;
-  args: string[];
-  cwd: string;
-  env: Record<string, string>;
-}
+import { constants } from 'node:os';
 
 const SOCKET = process.argv[2]!;
 // Two per job: enough for a burst of starts on a worker of usual size.
 const POOL_TARGET = 16;
 
-const send = (msg: object) => process.send?.(msg);
+const emit = (line: string) => process.stdout.write(`${line}\n`);
 
-function open(path: string, header: string): Promise<Socket> {
+let nextConn = 0;
+function open(): Promise<{ id: string; socket: Socket }> {
+  const id = `${process.pid.toString(16).padStart(8, '0')}-0000-4000-9000-${(nextConn++).toString(16).padStart(12, '0')}`;
   return new Promise((resolve, reject) => {
-    const s = connect(path);
-    s.once('error', reject);
-    s.once('connect', () => s.write(header, (err) => (err ? reject(err) : resolve(s))));
+    const socket = connect(SOCKET);
+    socket.once('error', reject);
+    socket.once('connect', () => socket.write(`${id} p\n`, (err) => (err ? reject(err) : resolve({ id, socket }))));
   });
 }
 
 const pool: { id: string; socket: Socket }[] = [];
 let opening = 0;
-let nextPooled = 0;
-
 function refill() {
   while (pool.length + opening < POOL_TARGET) {
     opening++;
-    const id = `${process.pid.toString(16).padStart(8, '0')}-0000-4000-9000-${(nextPooled++).toString(16).padStart(12, '0')}`;
-    open(SOCKET, `${id} p\n`)
-      .then((socket) => pool.push({ id, socket }))
-      // The worker is going away or overloaded: start() connects on demand meanwhile.
+    open()
+      .then((c) => pool.push(c))
+      // The worker is going away or overloaded: take() connects on demand meanwhile.
       .catch(() => {})
       .finally(() => opening--);
   }
 }
+const take = () => pool.shift() ?? open();
 
-async function start(req: SpawnRequest) {
+function makeDir(dir: string) {
+  try {
+    mkdirSync(dir, { mode: 0o750 });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') mkdirSync(dir, { recursive: true, mode: 0o750 });
+    else if (code !== 'EEXIST') throw err;
+  }
+}
+
+const signalNumber = (name: NodeJS.Signals | null) => (name ? String(constants.signals[name] ?? '-') : '-');
+
+async function start(fields: string[]) {
+  const [id, file, cwd, makeCwd, argc] = fields as [string, string, string, string, string];
+  const args = fields.slice(5, 5 + Number(argc));
+  const env = Object.fromEntries(fields.slice(5 + Number(argc)).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
   let out: Socket | undefined;
   let err: Socket | undefined;
   try {
-    let pooled: [string, string] | undefined;
-    if (pool.length >= 2) {
-      const [o, e] = pool.splice(0, 2) as [{ id: string; socket: Socket }, { id: string; socket: Socket }];
-      [out, err, pooled] = [o.socket, e.socket, [o.id, e.id]];
-    } else {
-      [out, err] = await Promise.all([open(SOCKET, `${req.id} o\n`), open(SOCKET, `${req.id} e\n`)]);
-    }
+    if (makeCwd === '1') makeDir(cwd);
+    const [o, e] = await Promise.all([take(), take()]);
+    [out, err] = [o.socket, e.socket];
     refill();
-    const child = spawn(req.file, req.args, { cwd: req.cwd, env: req.env, detached: true, stdio: ['ignore', out, err] });
-    child.once('spawn', () => send({ t: 'spawned', id: req.id, pid: child.pid, pooled }));
-    child.once('error', (e: NodeJS.ErrnoException) => send({ t: 'error', id: req.id, code: e.code ?? e.message }));
-    child.once('exit', (code, signal) => send({ t: 'exit', id: req.id, code, signal }));
+    const child = spawn(file, args, { cwd, env, detached: true, stdio: ['ignore', out, err] });
+    child.once('spawn', () => emit(`s ${id} ${child.pid} ${o.id} ${e.id}`));
+    child.once('error', (e: NodeJS.ErrnoException) => emit(`e ${id} ${e.code ?? 'EIO'}`));
+    child.once('exit', (code, signal) => emit(`x ${id} ${code ?? '-'} ${signalNumber(signal)}`));
   } catch (e) {
-    send({ t: 'error', id: req.id, code: (e as NodeJS.ErrnoException).code ?? 'failed' });
+    emit(`e ${id} ${(e as NodeJS.ErrnoException).code ?? 'EIO'}`);
   } finally {
     // The child holds its own copies; ours would keep the streams open.
     out?.destroy();
@@ -78,9 +73,20 @@ async function start(req: SpawnRequest) {
   }
 }
 
-process.on('message', (msg: SpawnRequest) => {
-  if (msg?.t === 'spawn') void start(msg);
+// Frames: a 4-byte little-endian length, then NUL-terminated fields.
+let buffered: Buffer = Buffer.alloc(0);
+process.stdin.on('data', (chunk: Buffer) => {
+  buffered = buffered.length ? Buffer.concat([buffered, chunk]) : chunk;
+  while (buffered.length >= 4) {
+    const len = buffered.readUInt32LE(0);
+    if (buffered.length < 4 + len) break;
+    const fields = buffered.toString('utf8', 4, 4 + len).split('\0');
+    fields.pop(); // after the last terminator
+    buffered = buffered.subarray(4 + len);
+    void start(fields);
+  }
 });
-refill();
 // The worker is gone: nothing more will be asked.
-process.on('disconnect', () => process.exit(0));
+process.stdin.on('end', () => process.exit(0));
+process.stdout.on('error', () => process.exit(0));
+refill();

@@ -1,7 +1,6 @@
 // A worker: claims eligible jobs when woken (submit, finish, limit change,
 // and a slow timer as a safety net), runs them through a p-queue sized by
 // WORKER_CONCURRENCY, records their outcome, and stops them on request.
-import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import PQueue from 'p-queue';
 import type { Config } from '../config.js';
@@ -37,22 +36,6 @@ export interface Worker {
   shutdown(graceMs: number): Promise<void>;
 }
 
-/**
- * A job's fresh directory. runs/ exists after the first job, so one mkdir
- * usually does (a recursive one stats the whole path); and it is synchronous
- * because handing a single mkdir to the thread pool cost several times the
- * syscall itself (measured: 280 µs of CPU vs 60 µs).
- */
-function makeRunDir(dir: string) {
-  try {
-    mkdirSync(dir, { mode: 0o750 });
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') mkdirSync(dir, { recursive: true, mode: 0o750 });
-    else if (code !== 'EEXIST') throw err;
-  }
-}
-
 export function createWorker(db: Database, config: Config, bus: EventBus, log: Logger, defaultLimit: () => Promise<number>, launcher?: Launcher): Worker {
   const id = `${hostname()}:${process.pid}:${newId().slice(-12)}`;
   const wlog = log.scope({ workerId: id });
@@ -74,11 +57,11 @@ export function createWorker(db: Database, config: Config, bus: EventBus, log: L
   async function run(job: Job, entry: Active) {
     const jlog = wlog.scope({ jobId: job.id });
     try {
-      if (job.ownsWorkingDir) makeRunDir(job.workingDir);
       const handle = startRun(
         {
           argv: JSON.parse(job.command) as string[],
           cwd: job.workingDir,
+          makeCwd: job.ownsWorkingDir,
           env: JSON.parse(job.env) as Record<string, string>,
           timeoutSeconds: job.timeoutSeconds,
           maxLogBytes: config.maxLogBytes,

@@ -1,5 +1,9 @@
-// The spawner helper forks job processes out of the worker's process; output
-// comes back over unix sockets. Real processes throughout.
+// The spawner helpers start job processes out of the worker's process; output
+// comes back over unix sockets. Both helpers (native, and the Node fallback)
+// must behave the same. Real processes throughout.
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.js';
 import { startRun, type OutputChunk } from '../../src/engine/runner.js';
@@ -19,16 +23,27 @@ const groupAlive = (pgid: number) => {
   }
 };
 
-describe('spawner helper', () => {
+describe.each(['native', 'node'] as const)('spawner helper (%s)', (kind) => {
   let spawner: Spawner;
-  beforeAll(async () => { spawner = await startSpawner(createLogger('error')); });
-  afterAll(async () => { await spawner?.close(); });
+  let scratch: string;
+  beforeAll(async () => {
+    spawner = await startSpawner(createLogger('error'), kind);
+    scratch = mkdtempSync(join(tmpdir(), 'spawner-test-'));
+  });
+  afterAll(async () => {
+    await spawner?.close();
+    rmSync(scratch, { recursive: true, force: true });
+  });
 
-  const run = (argv: string[], extra: { timeoutSeconds?: number } = {}) => {
+  const run = (argv: string[], extra: { timeoutSeconds?: number; cwd?: string; makeCwd?: boolean; env?: Record<string, string> } = {}) => {
     const out = collect();
     const handle = startRun({ argv, cwd: '/tmp', env: { GREETING: 'hi' }, maxLogBytes: 16 << 20, killGraceMs: 500, launcher: spawner.launcher, ...extra }, out.sink);
     return { handle, out };
   };
+
+  it('is the helper asked for', () => {
+    expect(spawner.kind).toBe(kind);
+  });
 
   it('gives each of many concurrent short jobs exactly its own output and exit code', async () => {
     const runs = Array.from({ length: 60 }, (_, i) => run(['sh', '-c', `echo out-${i}; echo err-${i} >&2; exit ${i % 3}`]));
@@ -76,5 +91,62 @@ describe('spawner helper', () => {
     const r = await b.handle.done;
     expect(r.error).toContain('timed out');
     expect(groupAlive(pgidB)).toBe(false);
+  });
+
+  it("creates a job's own run directory, and reports one it cannot create", async () => {
+    const dir = join(scratch, 'runs', 'job-1');
+    const { handle, out } = run(['pwd'], { cwd: dir, makeCwd: true });
+    expect((await handle.done).outcome).toBe('success');
+    expect(out.text('stdout')).toBe(`${dir}\n`);
+    expect(statSync(dir).mode & 0o777).toBe(0o750);
+
+    const file = join(scratch, 'a-file');
+    writeFileSync(file, '');
+    const bad = run(['pwd'], { cwd: join(file, 'sub'), makeCwd: true });
+    const r = await bad.handle.done;
+    expect(r).toMatchObject({ outcome: 'failed', exitCode: null });
+    expect(r.error).toContain('ENOTDIR');
+  });
+
+  it("finds a bare program name on the job's PATH, not ours, and reports one it may not run", async () => {
+    const bin = join(scratch, 'bin');
+    mkdirSync(bin);
+    writeFileSync(join(bin, 'hello-from-path'), '#!/bin/sh\necho found on the job path\n');
+    chmodSync(join(bin, 'hello-from-path'), 0o755);
+    writeFileSync(join(bin, 'not-executable'), '#!/bin/sh\necho never\n');
+    chmodSync(join(bin, 'not-executable'), 0o644);
+
+    const found = run(['hello-from-path'], { env: { PATH: `${bin}:/usr/bin:/bin` } });
+    expect((await found.handle.done).outcome).toBe('success');
+    expect(found.out.text('stdout')).toBe('found on the job path\n');
+
+    const missing = await run(['hello-from-path']).handle.done;
+    expect(missing.error).toContain('ENOENT');
+
+    const denied = await run(['not-executable'], { env: { PATH: bin } }).handle.done;
+    expect(denied).toMatchObject({ outcome: 'failed', exitCode: null });
+    expect(denied.error).toContain('EACCES');
+  });
+
+  it("reports death by a signal with the signal's name", async () => {
+    const { handle } = run(['sh', '-c', 'kill -USR1 $$']);
+    const r = await handle.done;
+    expect(r).toMatchObject({ outcome: 'failed', exitCode: null, signal: 'SIGUSR1' });
+    expect(r.error).toBe('killed by signal SIGUSR1');
+  });
+
+  it('gives a job default signal handling and no stdin', async () => {
+    // The helper ignores SIGPIPE and blocks SIGCHLD for itself; a job must not inherit either.
+    const { handle, out } = run(['sh', '-c', 'grep -E "^(SigIgn|SigBlk)" /proc/self/status; cat; echo "stdin closed"']);
+    await handle.done;
+    expect(out.text('stdout')).toBe('SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\nstdin closed\n');
+  });
+
+  it('refuses a NUL byte in arguments or environment before anything starts', async () => {
+    const r = await run(['echo', 'a\0b']).handle.done;
+    expect(r).toMatchObject({ outcome: 'failed', exitCode: null });
+    expect(r.error).toContain('ERR_INVALID_ARG_VALUE');
+    const e = await run(['true'], { env: { X: 'a\0b' } }).handle.done;
+    expect(e.error).toContain('ERR_INVALID_ARG_VALUE');
   });
 });

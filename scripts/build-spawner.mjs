@@ -1,0 +1,36 @@
+// Builds the native spawner helper (native/spawner.c -> dist/jobrunner-spawner)
+// with the system C compiler; run by `npm install` (prepare) and before the
+// tests. Without a compiler the service still works: it falls back to the
+// Node spawner (slower job starts) and says so at start-up.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const source = join(root, 'native', 'spawner.c');
+const target = join(root, 'dist', 'jobrunner-spawner');
+
+const mtime = (p) => {
+  try {
+    return statSync(p).mtimeMs;
+  } catch {
+    return -1;
+  }
+};
+
+if (process.platform !== 'linux') {
+  console.warn('jobrunner: the native spawner is built for Linux only; the Node spawner will be used.');
+} else if (mtime(target) < mtime(source)) {
+  mkdirSync(dirname(target), { recursive: true });
+  const cc = process.env.CC || 'cc';
+  try {
+    execFileSync(cc, ['-O2', '-Wall', '-Wextra', '-std=c11', '-o', target, source], { stdio: 'inherit' });
+  } catch (err) {
+    console.warn(
+      `jobrunner: could not build the native spawner with ${cc} (${err.message.split('\n')[0]}).\n` +
+        '  The service will start jobs through the Node spawner instead (slower job starts).\n' +
+        '  Install a C compiler (Debian: apt-get install -y gcc) and run `npm run build` to get it.',
+    );
+  }
+}
