@@ -14,7 +14,8 @@
  * Events on stdout, one line each:
  *   s ID PID OUT_ID ERR_ID   started; its stdout/stderr are connections OUT_ID, ERR_ID
  *   e ID CODE                could not start (CODE is an errno name: ENOENT, EACCES, ...)
- *   x ID CODE SIGNAL         exited; CODE or SIGNAL is "-"
+ *   x ID CODE SIGNAL GONE    exited; CODE or SIGNAL is "-"; GONE is 1 when nothing of
+ *                            its process group was left, 0 when leftovers were sent SIGKILL
  *
  * Output never passes through here: a job's stdout and stderr are unix-socket
  * connections to the worker, opened ahead of time and announced by a 39-byte
@@ -31,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -279,6 +281,7 @@ static void start(char *payload, size_t len) {
   free(f);
 }
 
+/* Our jobs, and orphans of their groups (we are their subreaper). */
 static void reap(void) {
   int status;
   pid_t pid;
@@ -288,7 +291,10 @@ static void reap(void) {
       char code[16] = "-", sig[16] = "-", line[128];
       if (WIFEXITED(status)) snprintf(code, sizeof code, "%d", WEXITSTATUS(status));
       else if (WIFSIGNALED(status)) snprintf(sig, sizeof sig, "%d", WTERMSIG(status));
-      snprintf(line, sizeof line, "x %s %s %s\n", children[i].id, code, sig);
+      /* Leftover background children would keep the job's output open and
+         outlive it; the worker goes on killing the group until it is gone. */
+      int gone = kill(-pid, SIGKILL) < 0 && errno == ESRCH;
+      snprintf(line, sizeof line, "x %s %s %s %d\n", children[i].id, code, sig, gone);
       emit(line);
       children[i] = children[--nchildren];
       break;
@@ -307,6 +313,10 @@ int main(int argc, char **argv) {
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);
+  /* Orphaned members of a job's group are ours to reap, at once: init may
+     reap on a timer (seen: ~2 s), and until then the worker sees the group
+     alive and waits before finishing the job. */
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
   sigset_t chld;
   sigemptyset(&chld);
   sigaddset(&chld, SIGCHLD);

@@ -7,7 +7,11 @@ import { mkdirSync } from 'node:fs';
 import type { EventEmitter } from 'node:events';
 import type { Readable } from 'node:stream';
 
-/** Emits 'spawn' once `pid` is known, 'error' when it could not start, then 'exit' (code, signal). */
+/**
+ * Emits 'spawn' once `pid` is known, 'error' when it could not start, then
+ * 'exit' (code, signal, groupGone?): groupGone is true when the launcher saw
+ * nothing left of the process group, so the runner need not look again.
+ */
 export interface LaunchedProcess extends EventEmitter {
   readonly pid: number | undefined;
   readonly stdout: Readable;

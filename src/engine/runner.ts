@@ -240,17 +240,17 @@ export function startRun(spec: RunSpec, sink: OutputSink): RunHandle {
     resolveDone(result(null, null, 'failed', `spawn ${err.code ?? err.message}`));
   });
 
-  child.on('exit', (code, signal) => {
+  child.on('exit', (code: number | null, signal: NodeJS.Signals | null, groupGone?: boolean) => {
     exited = { code, signal };
     clearTimeout(timeoutTimer);
     clearTimeout(killTimer);
-    void reapGroup(child.pid!);
+    void reapGroup(child.pid!, groupGone === true);
   });
 
-  async function reapGroup(pgid: number): Promise<void> {
+  async function reapGroup(pgid: number, knownGone: boolean): Promise<void> {
     // Leftover background children would keep our pipes open and outlive the job.
     const deadline = Date.now() + GROUP_GONE_MAX_MS;
-    for (let delay = 5; killProcessGroup(pgid, 'SIGKILL') && Date.now() < deadline; delay = Math.min(delay * 2, 100)) {
+    for (let delay = 5; !knownGone && killProcessGroup(pgid, 'SIGKILL') && Date.now() < deadline; delay = Math.min(delay * 2, 100)) {
       await sleep(delay);
     }
     groupGone = true;

@@ -140,7 +140,7 @@ export async function startSpawner(log: Logger, want: SpawnerKind = 'auto'): Pro
     } else if (t === 'x') {
       running.delete(id!);
       proc.exited = true;
-      proc.emit('exit', a === '-' ? null : Number(a), b === '-' ? null : (signalNames.get(b!) ?? null));
+      proc.emit('exit', a === '-' ? null : Number(a), b === '-' ? null : (signalNames.get(b!) ?? null), c === '1');
     }
   }
 

@@ -47,6 +47,16 @@ function makeDir(dir: string) {
   }
 }
 
+/** SIGKILLs what is left of a job's process group; false when nothing was (see native/spawner.c). */
+function killGroup(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 'SIGKILL');
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
+
 const signalNumber = (name: NodeJS.Signals | null) => (name ? String(constants.signals[name] ?? '-') : '-');
 
 async function start(fields: string[]) {
@@ -63,7 +73,7 @@ async function start(fields: string[]) {
     const child = spawn(file, args, { cwd, env, detached: true, stdio: ['ignore', out, err] });
     child.once('spawn', () => emit(`s ${id} ${child.pid} ${o.id} ${e.id}`));
     child.once('error', (e: NodeJS.ErrnoException) => emit(`e ${id} ${e.code ?? 'EIO'}`));
-    child.once('exit', (code, signal) => emit(`x ${id} ${code ?? '-'} ${signalNumber(signal)}`));
+    child.once('exit', (code, signal) => emit(`x ${id} ${code ?? '-'} ${signalNumber(signal)} ${killGroup(child.pid!) ? 0 : 1}`));
   } catch (e) {
     emit(`e ${id} ${(e as NodeJS.ErrnoException).code ?? 'EIO'}`);
   } finally {

@@ -93,6 +93,19 @@ describe.each(['native', 'node'] as const)('spawner helper (%s)', (kind) => {
     expect(groupAlive(pgidB)).toBe(false);
   });
 
+  it('kills background leftovers when the main process exits (native: and finishes at once)', async () => {
+    const t0 = Date.now();
+    const { handle, out } = run(['sh', '-c', 'sleep 300 & sleep 300 & echo hi']);
+    const pgid = (await handle.started)!;
+    const r = await handle.done;
+    expect(r).toMatchObject({ exitCode: 0, outcome: 'success', error: null });
+    expect(out.text('stdout')).toBe('hi\n');
+    expect(groupAlive(pgid)).toBe(false);
+    // The native helper reaps the killed leftovers itself (subreaper); otherwise init
+    // does, on its own schedule (seen: every ~2 s), and the job waits for that.
+    if (kind === 'native') expect(Date.now() - t0).toBeLessThan(1000);
+  });
+
   it("creates a job's own run directory, and reports one it cannot create", async () => {
     const dir = join(scratch, 'runs', 'job-1');
     const { handle, out } = run(['pwd'], { cwd: dir, makeCwd: true });
