@@ -29,7 +29,7 @@ export function describeMachine(m = machine()): string {
 }
 
 /** Short form for the RESULTS.md table. */
-export const shortMachine = (m = machine()): string => `${m.cores} cores, Node ${m.node}`;
+export const shortMachine = (m = machine()): string => `${m.cores} cores (${m.cpuModel}), Node ${m.node}`;
 
 /** Samples the 1-minute load average while a figure runs (shared-machine noise indicator). */
 export function loadSampler(everyMs = 2000) {
