@@ -2,25 +2,33 @@
  * jobrunner-spawner: the native spawner helper. It starts job processes for
  * the worker with vfork + execve, which costs the same whatever the caller's
  * size; Node's spawn() forks, copying the page tables of a whole V8 heap,
- * which made starting a job several times slower than running /bin/true. src/engine/spawnerProcess.ts
- * speaks the same protocol in Node, for hosts where this was not built.
+ * which made starting a job several times slower than running /bin/true.
+ * It also carries every job's output to the worker over its own stdout, so
+ * the worker handles one stream for all jobs instead of two connections per
+ * job. src/engine/spawnerProcess.ts speaks the same protocol in Node, for
+ * hosts where this was not built.
  *
- * Usage: jobrunner-spawner SOCKET_PATH
+ * Usage: jobrunner-spawner   (stdin: commands; stdout: events)
  *
- * Requests on stdin, one frame each: a 4-byte little-endian payload length,
- * then NUL-terminated strings: id, file, cwd, make-cwd ("1" or "0"), argc,
- * argc arguments, then "NAME=value" environment entries to the end.
+ * Commands, one frame each: a 4-byte little-endian payload length, then
+ * NUL-terminated strings:
+ *   spawn ID FILE CWD MAKE_CWD ARGC ARG... NAME=value...
+ *                            MAKE_CWD is "1" to create CWD first
+ *   pause ID o|e             stop reading that output (the job blocks once its pipe is full)
+ *   resume ID o|e
+ *   close ID                 stop reading and close both outputs (a process that escaped
+ *                            the job's group still holds them)
  *
- * Events on stdout, one line each:
- *   s ID PID OUT_ID ERR_ID   started; its stdout/stderr are connections OUT_ID, ERR_ID
+ * Events, each a line, a data event followed by its bytes:
+ *   s ID PID                 started
  *   e ID CODE                could not start (CODE is an errno name: ENOENT, EACCES, ...)
- *   x ID CODE SIGNAL GONE    exited; CODE or SIGNAL is "-"; GONE is 1 when nothing of
- *                            its process group was left, 0 when leftovers were sent SIGKILL
- *
- * Output never passes through here: a job's stdout and stderr are unix-socket
- * connections to the worker, opened ahead of time and announced by a 39-byte
- * header "<36-char id> p\n", so backpressure goes from the worker to the job.
- * The helper exits when stdin closes (the worker is gone).
+ *   d ID o|e LENGTH\n<bytes>  output
+ *   c ID o|e                 that output reached its end
+ *   x ID CODE SIGNAL GONE    exited; CODE or SIGNAL is "-"; GONE is 1 when nothing of its
+ *                            process group was left, 0 when leftovers were sent SIGKILL
+ * A job's events come in this order: s, then d and c in the order its
+ * outputs were read, with x anywhere after s; after a close command nothing
+ * more of its output. The helper exits when stdin closes (the worker is gone).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -28,54 +36,76 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define POOL_TARGET 16          /* spare connections: two per job, enough for a burst of starts */
 #define MAX_FRAME (64u << 20)   /* far above what the API accepts for a command and environment */
 #define ID_MAX 63
+#define READ_MAX (64 * 1024)    /* one read of a job's output, one data event */
+#define OUT_HIGH (1024 * 1024)  /* events buffered for the worker before we stop reading outputs */
 
-struct conn { int fd; char id[37]; };
-struct child { pid_t pid; char id[ID_MAX + 1]; };
+struct job {
+  pid_t pid;
+  char id[ID_MAX + 1];
+  int fd[2];      /* read ends of its stdout and stderr pipes; -1 once closed */
+  int paused[2];
+  int exited;
+};
 
-static const char *sock_path;
-static struct conn pool[POOL_TARGET];
-static int npool;
-static unsigned long long next_conn;
-static struct child *children;
-static size_t nchildren, capchildren;
+static struct job **jobs;
+static size_t njobs, capjobs;
+
+/* Events not yet taken by the worker (stdout is non-blocking). */
+static char *out;
+static size_t out_len, out_cap;
 
 static void die(const char *what) {
   fprintf(stderr, "jobrunner-spawner: %s: %s\n", what, strerror(errno));
   exit(1);
 }
 
-static int write_all(int fd, const char *p, size_t n) {
-  while (n > 0) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return -1;
-    }
-    p += w;
-    n -= (size_t)w;
+static void put(const void *p, size_t n) {
+  if (out_len + n > out_cap) {
+    while (out_len + n > out_cap) out_cap = out_cap ? out_cap * 2 : 1 << 16;
+    if (!(out = realloc(out, out_cap))) die("realloc");
   }
-  return 0;
+  memcpy(out + out_len, p, n);
+  out_len += n;
 }
 
-/* The worker reads events as lines; a failed write means it is gone. */
-static void emit(const char *line) {
-  if (write_all(STDOUT_FILENO, line, strlen(line)) < 0) exit(0);
+static void putf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void putf(const char *fmt, ...) {
+  char line[256];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  put(line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+}
+
+/* Writes what the worker will take now; a failed write means it is gone. */
+static void flush_out(void) {
+  size_t at = 0;
+  while (at < out_len) {
+    ssize_t w = write(STDOUT_FILENO, out + at, out_len - at);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) break;
+      exit(0);
+    }
+    at += (size_t)w;
+  }
+  memmove(out, out + at, out_len - at);
+  out_len -= at;
 }
 
 static const char *errno_name(int e) {
@@ -83,42 +113,27 @@ static const char *errno_name(int e) {
   return name ? name : "EIO";
 }
 
-static int open_conn(struct conn *c) {
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  struct sockaddr_un addr = { .sun_family = AF_UNIX };
-  strncpy(addr.sun_path, sock_path, sizeof addr.sun_path - 1);
-  if (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
-    int e = errno;
-    close(fd);
-    errno = e;
-    return -1;
-  }
-  snprintf(c->id, sizeof c->id, "%08x-0000-4000-9000-%012llx", (unsigned)getpid(), next_conn++);
-  char header[40];
-  snprintf(header, sizeof header, "%s p\n", c->id);
-  if (write_all(fd, header, 39) < 0) {
-    int e = errno;
-    close(fd);
-    errno = e;
-    return -1;
-  }
-  c->fd = fd;
-  return 0;
+static struct job *find(const char *id) {
+  for (size_t i = 0; i < njobs; i++)
+    if (strcmp(jobs[i]->id, id) == 0) return jobs[i];
+  return NULL;
 }
 
-static void refill(void) {
-  /* The worker is going away or overloaded: take_conn() connects on demand meanwhile. */
-  while (npool < POOL_TARGET && open_conn(&pool[npool]) == 0) npool++;
+static void forget_if_done(struct job *j) {
+  if (!j->exited || j->fd[0] >= 0 || j->fd[1] >= 0) return;
+  for (size_t i = 0; i < njobs; i++) {
+    if (jobs[i] != j) continue;
+    jobs[i] = jobs[--njobs];
+    free(j);
+    return;
+  }
 }
 
-static int take_conn(struct conn *c) {
-  if (npool > 0) {
-    *c = pool[0];
-    memmove(pool, pool + 1, sizeof pool[0] * (size_t)--npool);
-    return 0;
-  }
-  return open_conn(c);
+static void close_output(struct job *j, int s, int announce) {
+  if (j->fd[s] < 0) return;
+  close(j->fd[s]);
+  j->fd[s] = -1;
+  if (announce) putf("c %s %c\n", j->id, s ? 'e' : 'o');
 }
 
 static int mkdir_p(const char *path, mode_t mode) {
@@ -211,24 +226,77 @@ static pid_t spawn_child(const char *program, char *const argv[], char *const en
   return pid;
 }
 
-static void remember(pid_t pid, const char *id) {
-  if (nchildren == capchildren) {
-    capchildren = capchildren ? capchildren * 2 : 64;
-    children = realloc(children, capchildren * sizeof *children);
-    if (!children) die("realloc");
+/* One read of a job's output, passed on as a data event; the end as a c event. */
+static void read_output(struct job *j, int s) {
+  static char buf[READ_MAX];
+  ssize_t n = read(j->fd[s], buf, sizeof buf);
+  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+  if (n <= 0) {
+    close_output(j, s, 1);
+    forget_if_done(j);
+    return;
   }
-  children[nchildren].pid = pid;
-  snprintf(children[nchildren].id, sizeof children[nchildren].id, "%s", id);
-  nchildren++;
+  putf("d %s %c %zd\n", j->id, s ? 'e' : 'o', n);
+  put(buf, (size_t)n);
 }
 
 static void fail(const char *id, int e) {
-  char line[128];
-  snprintf(line, sizeof line, "e %s %s\n", id, errno_name(e));
-  emit(line);
+  putf("e %s %s\n", id, errno_name(e));
 }
 
-static void start(char *payload, size_t len) {
+static void spawn_job(char **f, size_t nfields) {
+  if (nfields < 6 || strlen(f[1]) > ID_MAX || strpbrk(f[1], " \n")) {
+    fprintf(stderr, "jobrunner-spawner: malformed spawn command\n");
+    exit(1);
+  }
+  const char *id = f[1], *file = f[2], *cwd = f[3];
+  int make_cwd = strcmp(f[4], "1") == 0;
+  size_t argc = strtoul(f[5], NULL, 10);
+  if (6 + argc > nfields) {
+    fprintf(stderr, "jobrunner-spawner: malformed spawn command\n");
+    exit(1);
+  }
+  /* argv[0] is the program as given, like Node's spawn(file, args). */
+  char **argv = malloc((argc + 2) * sizeof *argv);
+  if (!argv) die("malloc");
+  argv[0] = (char *)file;
+  for (size_t i = 0; i < argc; i++) argv[i + 1] = f[6 + i];
+  argv[argc + 1] = NULL;
+  char **envp = f + 6 + argc; /* the rest; f is NULL-terminated */
+
+  char program[PATH_MAX];
+  int rc = 0, po[2] = { -1, -1 }, pe[2] = { -1, -1 };
+  if (make_cwd && mkdir_p(cwd, 0750) < 0) rc = errno;
+  if (!rc) rc = resolve_program(file, envp, cwd, program, sizeof program);
+  if (!rc && (pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0)) rc = errno;
+  pid_t pid = rc ? -1 : spawn_child(program, argv, envp, cwd, po[1], pe[1], &rc);
+  /* The child holds its own copies of the write ends. */
+  if (po[1] >= 0) close(po[1]);
+  if (pe[1] >= 0) close(pe[1]);
+  free(argv);
+  if (rc) {
+    if (po[0] >= 0) close(po[0]);
+    if (pe[0] >= 0) close(pe[0]);
+    fail(id, rc);
+    return;
+  }
+  struct job *j = calloc(1, sizeof *j);
+  if (!j) die("calloc");
+  j->pid = pid;
+  snprintf(j->id, sizeof j->id, "%s", id);
+  j->fd[0] = po[0];
+  j->fd[1] = pe[0];
+  fcntl(po[0], F_SETFL, O_NONBLOCK);
+  fcntl(pe[0], F_SETFL, O_NONBLOCK);
+  if (njobs == capjobs) {
+    capjobs = capjobs ? capjobs * 2 : 64;
+    if (!(jobs = realloc(jobs, capjobs * sizeof *jobs))) die("realloc");
+  }
+  jobs[njobs++] = j;
+  putf("s %s %d\n", id, (int)pid);
+}
+
+static void command(char *payload, size_t len) {
   /* Split the payload into its NUL-terminated fields. */
   size_t nfields = 0;
   for (size_t i = 0; i < len; i++) nfields += payload[i] == '\0';
@@ -236,48 +304,21 @@ static void start(char *payload, size_t len) {
   if (!f) die("malloc");
   for (size_t i = 0, k = 0, at = 0; i < len; i++)
     if (payload[i] == '\0') f[k++] = payload + at, at = i + 1;
-
-  if (nfields < 5 || strlen(f[0]) > ID_MAX || strchr(f[0], ' ') || strchr(f[0], '\n')) {
-    fprintf(stderr, "jobrunner-spawner: malformed request\n");
-    exit(1);
-  }
-  const char *id = f[0], *file = f[1], *cwd = f[2];
-  int make_cwd = strcmp(f[3], "1") == 0;
-  size_t argc = strtoul(f[4], NULL, 10);
-  if (5 + argc > nfields) {
-    fprintf(stderr, "jobrunner-spawner: malformed request\n");
-    exit(1);
-  }
-  /* argv[0] is the program as given, like Node's spawn(file, args). */
-  char **argv = malloc((argc + 2) * sizeof *argv);
-  if (!argv) die("malloc");
-  argv[0] = (char *)file;
-  for (size_t i = 0; i < argc; i++) argv[i + 1] = f[5 + i];
-  argv[argc + 1] = NULL;
-  char **envp = f + 5 + argc; /* the rest, NULL-terminated below */
   f[nfields] = NULL;
-
-  struct conn out = { -1, "" }, err = { -1, "" };
-  char program[PATH_MAX];
-  int rc = 0;
-  if (make_cwd && mkdir_p(cwd, 0750) < 0) rc = errno;
-  if (!rc) rc = resolve_program(file, envp, cwd, program, sizeof program);
-  if (!rc && (take_conn(&out) < 0 || take_conn(&err) < 0)) rc = errno;
-
-  pid_t pid = rc ? -1 : spawn_child(program, argv, envp, cwd, out.fd, err.fd, &rc);
-  /* The child holds its own copies; ours would keep the streams open. */
-  if (out.fd >= 0) close(out.fd);
-  if (err.fd >= 0) close(err.fd);
-
-  if (rc) {
-    fail(id, rc);
-  } else {
-    remember(pid, id);
-    char line[256];
-    snprintf(line, sizeof line, "s %s %d %s %s\n", id, (int)pid, out.id, err.id);
-    emit(line);
+  if (nfields >= 1 && strcmp(f[0], "spawn") == 0) {
+    spawn_job(f, nfields);
+  } else if (nfields >= 2) {
+    struct job *j = find(f[1]);
+    int s = nfields >= 3 && strcmp(f[2], "e") == 0;
+    /* An unknown id is a job already gone: nothing to do. */
+    if (j && strcmp(f[0], "pause") == 0) j->paused[s] = 1;
+    else if (j && strcmp(f[0], "resume") == 0) j->paused[s] = 0;
+    else if (j && strcmp(f[0], "close") == 0) {
+      close_output(j, 0, 0);
+      close_output(j, 1, 0);
+      forget_if_done(j);
+    }
   }
-  free(argv);
   free(f);
 }
 
@@ -286,30 +327,27 @@ static void reap(void) {
   int status;
   pid_t pid;
   while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-    for (size_t i = 0; i < nchildren; i++) {
-      if (children[i].pid != pid) continue;
-      char code[16] = "-", sig[16] = "-", line[128];
+    for (size_t i = 0; i < njobs; i++) {
+      struct job *j = jobs[i];
+      if (j->pid != pid || j->exited) continue;
+      char code[16] = "-", sig[16] = "-";
       if (WIFEXITED(status)) snprintf(code, sizeof code, "%d", WEXITSTATUS(status));
       else if (WIFSIGNALED(status)) snprintf(sig, sizeof sig, "%d", WTERMSIG(status));
       /* Leftover background children would keep the job's output open and
          outlive it; the worker goes on killing the group until it is gone. */
       int gone = kill(-pid, SIGKILL) < 0 && errno == ESRCH;
-      snprintf(line, sizeof line, "x %s %s %s %d\n", children[i].id, code, sig, gone);
-      emit(line);
-      children[i] = children[--nchildren];
+      putf("x %s %s %s %d\n", j->id, code, sig, gone);
+      j->exited = 1;
+      forget_if_done(j);
       break;
     }
   }
 }
 
 int main(int argc, char **argv) {
-  if (argc != 2) {
-    fprintf(stderr, "usage: jobrunner-spawner SOCKET_PATH\n");
-    return 2;
-  }
-  sock_path = argv[1];
-  if (strlen(sock_path) >= sizeof ((struct sockaddr_un *)0)->sun_path) {
-    fprintf(stderr, "jobrunner-spawner: socket path too long\n");
+  (void)argv;
+  if (argc != 1) {
+    fprintf(stderr, "usage: jobrunner-spawner (commands on stdin, events on stdout)\n");
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);
@@ -323,14 +361,34 @@ int main(int argc, char **argv) {
   if (sigprocmask(SIG_BLOCK, &chld, NULL) < 0) die("sigprocmask");
   int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
   if (sfd < 0) die("signalfd");
-  refill();
+  fcntl(STDOUT_FILENO, F_SETFL, fcntl(STDOUT_FILENO, F_GETFL) | O_NONBLOCK);
 
   size_t cap = 1 << 16, have = 0;
   char *buf = malloc(cap);
   if (!buf) die("malloc");
-  struct pollfd fds[2] = { { .fd = STDIN_FILENO, .events = POLLIN }, { .fd = sfd, .events = POLLIN } };
+  struct pollfd *fds = NULL;
+  struct { struct job *job; int s; } *who = NULL;
+  size_t capfds = 0;
   for (;;) {
-    if (poll(fds, 2, -1) < 0) {
+    size_t n = 0, need = 3 + 2 * njobs;
+    if (need > capfds) {
+      capfds = need * 2;
+      if (!(fds = realloc(fds, capfds * sizeof *fds)) || !(who = realloc(who, capfds * sizeof *who))) die("realloc");
+    }
+    fds[n++] = (struct pollfd){ .fd = STDIN_FILENO, .events = POLLIN };
+    fds[n++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
+    fds[n++] = (struct pollfd){ .fd = out_len ? STDOUT_FILENO : -1, .events = POLLOUT };
+    /* While the worker is behind, outputs wait in their pipes, and jobs block on a full one. */
+    if (out_len < OUT_HIGH) {
+      for (size_t i = 0; i < njobs; i++)
+        for (int s = 0; s < 2; s++)
+          if (jobs[i]->fd[s] >= 0 && !jobs[i]->paused[s]) {
+            who[n].job = jobs[i];
+            who[n].s = s;
+            fds[n++] = (struct pollfd){ .fd = jobs[i]->fd[s], .events = POLLIN };
+          }
+    }
+    if (poll(fds, n, -1) < 0) {
       if (errno == EINTR) continue;
       die("poll");
     }
@@ -339,21 +397,24 @@ int main(int argc, char **argv) {
       while (read(sfd, &si, sizeof si) == sizeof si) {}
       reap();
     }
+    /* Outputs before commands: a close command may free a job polled here. */
+    for (size_t i = 3; i < n; i++)
+      if (fds[i].revents && who[i].job->fd[who[i].s] == fds[i].fd) read_output(who[i].job, who[i].s);
     if (fds[0].revents) {
       if (have == cap) {
         cap *= 2;
         if (!(buf = realloc(buf, cap))) die("realloc");
       }
-      ssize_t n = read(STDIN_FILENO, buf + have, cap - have);
-      if (n < 0 && errno != EINTR && errno != EAGAIN) die("read");
-      if (n == 0) return 0; /* the worker is gone: nothing more will be asked */
-      if (n > 0) have += (size_t)n;
+      ssize_t r = read(STDIN_FILENO, buf + have, cap - have);
+      if (r < 0 && errno != EINTR && errno != EAGAIN) die("read");
+      if (r == 0) return 0; /* the worker is gone: nothing more will be asked */
+      if (r > 0) have += (size_t)r;
       size_t at = 0;
       while (have - at >= 4) {
         uint32_t len;
         memcpy(&len, buf + at, 4); /* little-endian: the only byte order we build for */
         if (len > MAX_FRAME) {
-          fprintf(stderr, "jobrunner-spawner: request of %u bytes refused\n", len);
+          fprintf(stderr, "jobrunner-spawner: command of %u bytes refused\n", len);
           return 1;
         }
         if (have - at - 4 < len) {
@@ -363,12 +424,12 @@ int main(int argc, char **argv) {
           }
           break;
         }
-        start(buf + at + 4, len);
+        command(buf + at + 4, len);
         at += 4 + len;
       }
       memmove(buf, buf + at, have - at);
       have -= at;
-      refill();
     }
+    if (out_len) flush_out();
   }
 }

@@ -14,8 +14,17 @@ import type { Readable } from 'node:stream';
  */
 export interface LaunchedProcess extends EventEmitter {
   readonly pid: number | undefined;
-  readonly stdout: Readable;
-  readonly stderr: Readable;
+  readonly stdout: OutputStream;
+  readonly stderr: OutputStream;
+}
+
+/** What the runner uses of an output: 'data' (Buffer), 'error' and 'close' events; flow control. */
+export interface OutputStream {
+  on(event: 'data', listener: (chunk: Buffer) => void): unknown;
+  on(event: 'error' | 'close', listener: () => void): unknown;
+  pause(): unknown;
+  resume(): unknown;
+  destroy(): unknown;
 }
 
 export interface LaunchOptions {

@@ -3,8 +3,7 @@
 // Knows nothing about databases, GraphQL or HTTP.
 
 import { StringDecoder } from 'node:string_decoder';
-import type { Readable } from 'node:stream';
-import { directLauncher, type LaunchedProcess, type Launcher } from './launcher.js';
+import { directLauncher, type LaunchedProcess, type Launcher, type OutputStream } from './launcher.js';
 
 export type Stream = 'stdout' | 'stderr';
 export interface OutputChunk { stream: Stream; data: string }
@@ -193,7 +192,7 @@ export function startRun(spec: RunSpec, sink: OutputSink): RunHandle {
     if (stopping && !exited) killProcessGroup(child.pid!, 'SIGTERM');
   });
 
-  const pipes: Record<Stream, Readable> = { stdout: child.stdout!, stderr: child.stderr! };
+  const pipes: Record<Stream, OutputStream> = { stdout: child.stdout!, stderr: child.stderr! };
   const open = new Set<Stream>(['stdout', 'stderr']);
   let exited: { code: number | null; signal: NodeJS.Signals | null } | null = null;
   let groupGone = false;

@@ -1,37 +1,78 @@
-// A Launcher that asks a spawner helper to start job processes, and receives
-// their output over a unix socket of its own. The helper is native
-// (native/spawner.c, built at install) or, where that was not built, Node
-// (spawnerProcess.ts); both speak the protocol described in spawner.c.
+// A Launcher that asks a spawner helper to start job processes and carries
+// their output back. The helper is native (native/spawner.c, built at
+// install) or, where that was not built, Node (spawnerProcess.ts); both speak
+// the protocol described in spawner.c: commands on the helper's stdin,
+// events (and every job's output) on its stdout.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { accessSync, constants as fsConstants, readdirSync, rmSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
-import { constants, tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { PassThrough } from 'node:stream';
+import { accessSync, constants as fsConstants } from 'node:fs';
+import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../logger.js';
-import type { LaunchedProcess, Launcher } from './launcher.js';
+import type { LaunchedProcess, Launcher, OutputStream } from './launcher.js';
 import { killProcessGroup } from './runner.js';
 
-const HEADER_BYTES = 39; // `<36-char id> p\n`
-
 export type SpawnerKind = 'auto' | 'native' | 'node';
-
-class RemoteProcess extends EventEmitter implements LaunchedProcess {
-  pid: number | undefined;
-  exited = false;
-  readonly stdout = new PassThrough();
-  readonly stderr = new PassThrough();
-}
 
 export interface Spawner {
   /** Which helper runs: 'native' or 'node'. */
   readonly kind: 'native' | 'node';
   launcher: Launcher;
   close(): Promise<void>;
+}
+
+type Control = (command: 'pause' | 'resume' | 'close') => void;
+
+/** One output of a job: 'data' (Buffer) events, then 'close'. Pausing asks the helper to stop reading it. */
+class RemoteOutput extends EventEmitter implements OutputStream {
+  closed = false;
+  private paused = false;
+  constructor(private readonly control: Control) {
+    super();
+  }
+  pause() {
+    if (!this.paused && !this.closed) this.control('pause');
+    this.paused = true;
+    return this;
+  }
+  resume() {
+    if (this.paused && !this.closed) this.control('resume');
+    this.paused = false;
+    return this;
+  }
+  destroy() {
+    if (!this.closed) this.control('close');
+    this.end();
+    return this;
+  }
+  end() {
+    if (this.closed) return;
+    this.closed = true;
+    this.emit('close');
+  }
+}
+
+class RemoteProcess extends EventEmitter implements LaunchedProcess {
+  pid: number | undefined;
+  exited = false;
+  readonly stdout: RemoteOutput;
+  readonly stderr: RemoteOutput;
+  constructor(id: string, send: (fields: string[]) => void) {
+    super();
+    const control = (stream: 'o' | 'e'): Control => (command) => {
+      if (command === 'close') {
+        // Both outputs at once: the helper stops reading the job altogether.
+        send(['close', id]);
+        this.stdout.end();
+        this.stderr.end();
+      } else send([command, id, stream]);
+    };
+    this.stdout = new RemoteOutput(control('o'));
+    this.stderr = new RemoteOutput(control('e'));
+  }
+  get done() {
+    return this.exited && this.stdout.closed && this.stderr.closed;
+  }
 }
 
 const here = fileURLToPath(import.meta.url);
@@ -50,7 +91,7 @@ function nativeBuilt(): boolean {
 
 const signalNames = new Map(Object.entries(constants.signals).map(([name, n]) => [String(n), name as NodeJS.Signals]));
 
-/** One request frame: a 4-byte little-endian length, then NUL-terminated fields. */
+/** One command frame: a 4-byte little-endian length, then NUL-terminated fields. */
 function frame(fields: string[]): Buffer {
   const body = Buffer.from(fields.join('\0') + '\0', 'utf8');
   const head = Buffer.allocUnsafe(4);
@@ -65,17 +106,47 @@ function checkNoNul(values: string[]) {
   }
 }
 
-/** Sockets of workers that died without closing (SIGKILL) would pile up in the temp dir. */
-function removeStaleSockets(dir: string) {
-  for (const name of readdirSync(dir)) {
-    const m = /^jobrunner-(\d+)-[0-9a-f]{8}\.sock$/.exec(name);
-    if (!m) continue;
-    try {
-      process.kill(Number(m[1]), 0);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ESRCH') rmSync(join(dir, name), { force: true });
+/**
+ * Splits the helper's stdout into events: lines, and after a `d` line its
+ * bytes (handed on as views of the chunks read, not copied, when whole).
+ */
+function eventReader(onLine: (line: string) => void, onData: (id: string, stream: string, data: Buffer) => void) {
+  let pending: Buffer | null = null;
+  let want: { id: string; stream: string; length: number; parts: Buffer[]; got: number } | null = null;
+  return (chunk: Buffer) => {
+    // Only a partial line is ever carried over; output bytes are kept as views of their chunk.
+    const buf = pending ? Buffer.concat([pending, chunk]) : chunk;
+    pending = null;
+    let at = 0;
+    while (at < buf.length) {
+      if (want) {
+        const take = Math.min(want.length - want.got, buf.length - at);
+        want.parts.push(buf.subarray(at, at + take));
+        want.got += take;
+        at += take;
+        if (want.got < want.length) break;
+        const { id, stream, parts } = want;
+        want = null;
+        onData(id, stream, parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+        continue;
+      }
+      const nl = buf.indexOf(10, at);
+      if (nl < 0) {
+        pending = buf.subarray(at);
+        break;
+      }
+      const line = buf.toString('latin1', at, nl);
+      at = nl + 1;
+      if (line.charCodeAt(0) === 100 /* d */) {
+        const [, id, stream, length] = line.split(' ');
+        want = { id: id!, stream: stream!, length: Number(length), parts: [], got: 0 };
+        if (want.length === 0) {
+          want = null;
+          onData(id!, stream!, Buffer.alloc(0));
+        }
+      } else onLine(line);
     }
-  }
+  };
 }
 
 export async function startSpawner(log: Logger, want: SpawnerKind = 'auto'): Promise<Spawner> {
@@ -83,92 +154,67 @@ export async function startSpawner(log: Logger, want: SpawnerKind = 'auto'): Pro
   if (kind === 'native' && !nativeBuilt()) throw new Error(`SPAWNER=native, but ${NATIVE} is missing: run \`npm run build\` (needs a C compiler)`);
   if (kind === 'node' && want === 'auto') log.warn('native spawner not built; starting jobs through the Node spawner (slower starts). Run `npm run build` with a C compiler installed.');
 
-  removeStaleSockets(tmpdir());
-  const socketPath = join(tmpdir(), `jobrunner-${process.pid}-${randomBytes(4).toString('hex')}.sock`);
   const running = new Map<string, RemoteProcess>();
   let nextId = 0;
   let closing = false;
 
-  // Connections the helper opened ahead of time, until an 's' event names them;
-  // and outputs named by an 's' whose connection has not been read yet.
-  const spare = new Map<string, { socket: Socket; ended: boolean }>();
-  const unclaimed = new Map<string, PassThrough>();
-  function attach(socketId: string, target: PassThrough) {
-    const entry = spare.get(socketId);
-    if (!entry) return void unclaimed.set(socketId, target);
-    spare.delete(socketId);
-    // A job that wrote nothing may be gone before we get here: its connection has ended already.
-    if (entry.ended) target.end();
-    else entry.socket.pipe(target);
-  }
+  const settle = (id: string, proc: RemoteProcess) => {
+    if (proc.done) running.delete(id);
+  };
 
-  const server: Server = createServer((socket: Socket) => {
-    socket.once('readable', function readHeader() {
-      const header = socket.read(HEADER_BYTES) as Buffer | null;
-      if (!header) return void socket.once('readable', readHeader);
-      const id = header.toString('latin1', 0, 36);
-      const target = unclaimed.get(id);
-      if (target) {
-        unclaimed.delete(id);
-        return void socket.pipe(target);
-      }
-      // Left unread (and so held back) until an 's' names it.
-      const entry = { socket, ended: false };
-      spare.set(id, entry);
-      socket.once('end', () => (entry.ended = true));
-    });
-    socket.on('error', () => {});
-  });
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(socketPath, resolve));
-
-  let helper: ChildProcess = startHelper();
-
-  function onEvent(line: string) {
+  function onLine(line: string) {
     const [t, id, a, b, c] = line.split(' ');
     const proc = running.get(id!);
     if (!proc) return;
     if (t === 's') {
       proc.pid = Number(a);
-      attach(b!, proc.stdout);
-      attach(c!, proc.stderr);
       proc.emit('spawn');
+    } else if (t === 'c') {
+      (a === 'e' ? proc.stderr : proc.stdout).end();
+      settle(id!, proc);
     } else if (t === 'e') {
       running.delete(id!);
-      proc.stdout.destroy();
-      proc.stderr.destroy();
+      proc.stdout.end();
+      proc.stderr.end();
       proc.emit('error', Object.assign(new Error(`spawn ${a}`), { code: a }));
     } else if (t === 'x') {
-      running.delete(id!);
       proc.exited = true;
+      settle(id!, proc);
       proc.emit('exit', a === '-' ? null : Number(a), b === '-' ? null : (signalNames.get(b!) ?? null), c === '1');
     }
   }
 
+  function onData(id: string, stream: string, data: Buffer) {
+    const proc = running.get(id);
+    const output = stream === 'e' ? proc?.stderr : proc?.stdout;
+    // After a close command its output may still be in flight: dropped, as asked.
+    if (output && !output.closed) output.emit('data', data);
+  }
+
+  let helper: ChildProcess = startHelper();
+  const send = (fields: string[]) => helper.stdin!.write(frame(fields));
+
   function startHelper(): ChildProcess {
     const [file, args] =
       kind === 'native'
-        ? [NATIVE, [socketPath]]
-        : [process.execPath, [...(fromSource ? ['--import', 'tsx'] : []), here.replace(/spawnerClient\.(ts|js)$/, 'spawnerProcess.$1'), socketPath]];
+        ? [NATIVE, []]
+        : [process.execPath, [...(fromSource ? ['--import', 'tsx'] : []), here.replace(/spawnerClient\.(ts|js)$/, 'spawnerProcess.$1')]];
     const child = spawn(file, args, {
       // Its own environment holds nothing of ours (no secrets); jobs get theirs explicitly.
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
       stdio: ['pipe', 'pipe', 'inherit'],
     });
     child.stdin!.on('error', () => {}); // a dead helper is handled on 'exit'
-    createInterface({ input: child.stdout!, crlfDelay: Infinity }).on('line', onEvent);
+    child.stdout!.on('data', eventReader(onLine, onData));
     child.on('exit', (code, signal) => {
       if (closing) return;
       log.error('spawner exited; restarting it and failing the jobs it was watching', { code, signal });
-      for (const target of unclaimed.values()) target.end();
-      unclaimed.clear();
-      // The dead helper's spare connections are closed and will never be named.
-      for (const [socketId, entry] of spare) if (entry.ended) spare.delete(socketId);
       for (const [id, proc] of running) {
         running.delete(id);
-        if (proc.exited) continue;
-        if (proc.pid) killProcessGroup(proc.pid, 'SIGKILL');
         proc.stdout.end();
         proc.stderr.end();
+        if (proc.exited) continue;
+        if (proc.pid) killProcessGroup(proc.pid, 'SIGKILL');
         proc.emit('exit', null, 'SIGKILL');
       }
       helper = startHelper();
@@ -179,10 +225,10 @@ export async function startSpawner(log: Logger, want: SpawnerKind = 'auto'): Pro
   const launcher: Launcher = (file, args, { cwd, env, makeCwd }) => {
     const envEntries = Object.entries(env).map(([k, v]) => `${k}=${v}`);
     checkNoNul([file, cwd, ...args, ...envEntries]);
-    const proc = new RemoteProcess();
-    const id = `${process.pid.toString(16).padStart(8, '0')}-0000-4000-8000-${(nextId++).toString(16).padStart(12, '0')}`;
+    const id = `${process.pid.toString(36)}.${(nextId++).toString(36)}`;
+    const proc = new RemoteProcess(id, send);
     running.set(id, proc);
-    helper.stdin!.write(frame([id, file, cwd, makeCwd ? '1' : '0', String(args.length), ...args, ...envEntries]));
+    send(['spawn', id, file, cwd, makeCwd ? '1' : '0', String(args.length), ...args, ...envEntries]);
     return proc;
   };
 
@@ -192,9 +238,6 @@ export async function startSpawner(log: Logger, want: SpawnerKind = 'auto'): Pro
     async close() {
       closing = true;
       helper.kill('SIGTERM');
-      for (const { socket } of spare.values()) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      rmSync(socketPath, { force: true });
     },
   };
 }

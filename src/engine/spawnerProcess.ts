@@ -2,40 +2,33 @@
 // (native/spawner.c, the protocol is described there) was not built. A small
 // process of its own, because Node's spawn() forks the caller and its cost
 // grows with the caller's memory. Imports nothing but Node's own modules.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
 import { constants } from 'node:os';
+import type { Readable } from 'node:stream';
 
-const SOCKET = process.argv[2]!;
-// Two per job: enough for a burst of starts on a worker of usual size.
-const POOL_TARGET = 16;
-
-const emit = (line: string) => process.stdout.write(`${line}\n`);
-
-let nextConn = 0;
-function open(): Promise<{ id: string; socket: Socket }> {
-  const id = `${process.pid.toString(16).padStart(8, '0')}-0000-4000-9000-${(nextConn++).toString(16).padStart(12, '0')}`;
-  return new Promise((resolve, reject) => {
-    const socket = connect(SOCKET);
-    socket.once('error', reject);
-    socket.once('connect', () => socket.write(`${id} p\n`, (err) => (err ? reject(err) : resolve({ id, socket }))));
-  });
+interface Job {
+  child: ChildProcess;
+  outputs: Record<'o' | 'e', Readable>;
+  paused: Set<'o' | 'e'>;
 }
 
-const pool: { id: string; socket: Socket }[] = [];
-let opening = 0;
-function refill() {
-  while (pool.length + opening < POOL_TARGET) {
-    opening++;
-    open()
-      .then((c) => pool.push(c))
-      // The worker is going away or overloaded: take() connects on demand meanwhile.
-      .catch(() => {})
-      .finally(() => opening--);
+const jobs = new Map<string, Job>();
+// While the worker is behind, every output waits (each job blocks on its full pipe).
+let blocked = false;
+
+function emit(line: string, data?: Buffer) {
+  const ok = process.stdout.write(data ? Buffer.concat([Buffer.from(line, 'latin1'), data]) : line);
+  if (!ok && !blocked) {
+    blocked = true;
+    for (const job of jobs.values()) for (const r of Object.values(job.outputs)) r.pause();
   }
 }
-const take = () => pool.shift() ?? open();
+
+process.stdout.on('drain', () => {
+  blocked = false;
+  for (const job of jobs.values()) for (const [s, r] of Object.entries(job.outputs)) if (!job.paused.has(s as 'o' | 'e')) r.resume();
+});
 
 function makeDir(dir: string) {
   try {
@@ -59,27 +52,52 @@ function killGroup(pgid: number): boolean {
 
 const signalNumber = (name: NodeJS.Signals | null) => (name ? String(constants.signals[name] ?? '-') : '-');
 
-async function start(fields: string[]) {
+function start(fields: string[]) {
   const [id, file, cwd, makeCwd, argc] = fields as [string, string, string, string, string];
   const args = fields.slice(5, 5 + Number(argc));
   const env = Object.fromEntries(fields.slice(5 + Number(argc)).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
-  let out: Socket | undefined;
-  let err: Socket | undefined;
+  let child: ChildProcess;
   try {
     if (makeCwd === '1') makeDir(cwd);
-    const [o, e] = await Promise.all([take(), take()]);
-    [out, err] = [o.socket, e.socket];
-    refill();
-    const child = spawn(file, args, { cwd, env, detached: true, stdio: ['ignore', out, err] });
-    child.once('spawn', () => emit(`s ${id} ${child.pid} ${o.id} ${e.id}`));
-    child.once('error', (e: NodeJS.ErrnoException) => emit(`e ${id} ${e.code ?? 'EIO'}`));
-    child.once('exit', (code, signal) => emit(`x ${id} ${code ?? '-'} ${signalNumber(signal)} ${killGroup(child.pid!) ? 0 : 1}`));
+    child = spawn(file, args, { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (e) {
-    emit(`e ${id} ${(e as NodeJS.ErrnoException).code ?? 'EIO'}`);
-  } finally {
-    // The child holds its own copies; ours would keep the streams open.
-    out?.destroy();
-    err?.destroy();
+    return emit(`e ${id} ${(e as NodeJS.ErrnoException).code ?? 'EIO'}\n`);
+  }
+  const job: Job = { child, outputs: { o: child.stdout!, e: child.stderr! }, paused: new Set() };
+  child.once('error', (e: NodeJS.ErrnoException) => {
+    jobs.delete(id);
+    emit(`e ${id} ${e.code ?? 'EIO'}\n`);
+  });
+  child.once('spawn', () => {
+    jobs.set(id, job);
+    emit(`s ${id} ${child.pid}\n`);
+    for (const [s, r] of Object.entries(job.outputs)) {
+      r.on('data', (data: Buffer) => emit(`d ${id} ${s} ${data.length}\n`, data));
+      r.on('end', () => emit(`c ${id} ${s}\n`));
+      r.on('error', () => {});
+      if (blocked) r.pause();
+    }
+  });
+  child.once('exit', (code, signal) => emit(`x ${id} ${code ?? '-'} ${signalNumber(signal)} ${killGroup(child.pid!) ? 0 : 1}\n`));
+  child.once('close', () => jobs.delete(id));
+}
+
+function command(fields: string[]) {
+  const [cmd, id, stream] = fields as [string, string, 'o' | 'e' | undefined];
+  if (cmd === 'spawn') return start(fields.slice(1));
+  const job = jobs.get(id);
+  if (!job) return; // already gone
+  if (cmd === 'pause' && stream) {
+    job.paused.add(stream);
+    job.outputs[stream].pause();
+  } else if (cmd === 'resume' && stream) {
+    job.paused.delete(stream);
+    if (!blocked) job.outputs[stream].resume();
+  } else if (cmd === 'close') {
+    for (const r of Object.values(job.outputs)) {
+      r.removeAllListeners('data').removeAllListeners('end');
+      r.destroy();
+    }
   }
 }
 
@@ -93,10 +111,9 @@ process.stdin.on('data', (chunk: Buffer) => {
     const fields = buffered.toString('utf8', 4, 4 + len).split('\0');
     fields.pop(); // after the last terminator
     buffered = buffered.subarray(4 + len);
-    void start(fields);
+    command(fields);
   }
 });
 // The worker is gone: nothing more will be asked.
 process.stdin.on('end', () => process.exit(0));
 process.stdout.on('error', () => process.exit(0));
-refill();

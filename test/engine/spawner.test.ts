@@ -1,7 +1,7 @@
 // The spawner helpers start job processes out of the worker's process; output
 // comes back over unix sockets. Both helpers (native, and the Node fallback)
 // must behave the same. Real processes throughout.
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +12,19 @@ import { startSpawner, type Spawner } from '../../src/engine/spawnerClient.js';
 const collect = () => {
   const chunks: OutputChunk[] = [];
   return { chunks, sink: { write: async (c: OutputChunk[]) => void chunks.push(...c) }, text: (s: 'stdout' | 'stderr') => chunks.filter((c) => c.stream === s).map((c) => c.data).join('') };
+};
+
+/** Resident memory of this process's spawner helper (its child running jobrunner-spawner or spawnerProcess). */
+const helperRssMb = () => {
+  for (const tid of readdirSync(`/proc/${process.pid}/task`)) {
+    for (const pid of readFileSync(`/proc/${process.pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (!/jobrunner-spawner|spawnerProcess/.test(cmd)) continue;
+      const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      return Number(rss![1]) / 1024;
+    }
+  }
+  throw new Error('no spawner helper among our children');
 };
 
 const groupAlive = (pgid: number) => {
@@ -104,6 +117,26 @@ describe.each(['native', 'node'] as const)('spawner helper (%s)', (kind) => {
     // The native helper reaps the killed leftovers itself (subreaper); otherwise init
     // does, on its own schedule (seen: every ~2 s), and the job waits for that.
     if (kind === 'native') expect(Date.now() - t0).toBeLessThan(1000);
+  });
+
+  it('holds a fast writer back while output is not taken, without buffering it, then delivers all of it', async () => {
+    // A sink that takes nothing until released: the runner pauses the stream,
+    // the helper stops reading it, and the job blocks on its full pipe.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let bytes = 0;
+    const sink = { write: async (c: OutputChunk[]) => { await gate; for (const x of c) bytes += Buffer.byteLength(x.data); } };
+    const total = 64 << 20;
+    const rssBefore = helperRssMb();
+    const handle = startRun({ argv: ['head', '-c', String(total), '/dev/zero'], cwd: '/tmp', env: {}, maxLogBytes: 256 << 20, killGraceMs: 500, launcher: spawner.launcher }, sink);
+    const pid = (await handle.started)!;
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(groupAlive(pid)).toBe(true); // still writing: blocked, not finished
+    expect(helperRssMb() - rssBefore).toBeLessThan(16); // not the 64 MB
+    release();
+    const r = await handle.done;
+    expect(r).toMatchObject({ outcome: 'success', stdoutBytes: total });
+    expect(bytes).toBe(total);
   });
 
   it("creates a job's own run directory, and reports one it cannot create", async () => {
