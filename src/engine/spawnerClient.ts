@@ -108,26 +108,23 @@ function checkNoNul(values: string[]) {
 
 /**
  * Splits the helper's stdout into events: lines, and after a `d` line its
- * bytes (handed on as views of the chunks read, not copied, when whole).
+ * bytes, handed on as they arrive (views of the chunks read, never copied).
  */
 function eventReader(onLine: (line: string) => void, onData: (id: string, stream: string, data: Buffer) => void) {
   let pending: Buffer | null = null;
-  let want: { id: string; stream: string; length: number; parts: Buffer[]; got: number } | null = null;
+  let want: { id: string; stream: string; left: number } | null = null;
   return (chunk: Buffer) => {
-    // Only a partial line is ever carried over; output bytes are kept as views of their chunk.
+    // Only a partial line is ever carried over to the next chunk.
     const buf = pending ? Buffer.concat([pending, chunk]) : chunk;
     pending = null;
     let at = 0;
     while (at < buf.length) {
       if (want) {
-        const take = Math.min(want.length - want.got, buf.length - at);
-        want.parts.push(buf.subarray(at, at + take));
-        want.got += take;
+        const take = Math.min(want.left, buf.length - at);
+        onData(want.id, want.stream, buf.subarray(at, at + take));
         at += take;
-        if (want.got < want.length) break;
-        const { id, stream, parts } = want;
-        want = null;
-        onData(id, stream, parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+        want.left -= take;
+        if (want.left === 0) want = null;
         continue;
       }
       const nl = buf.indexOf(10, at);
@@ -139,11 +136,7 @@ function eventReader(onLine: (line: string) => void, onData: (id: string, stream
       at = nl + 1;
       if (line.charCodeAt(0) === 100 /* d */) {
         const [, id, stream, length] = line.split(' ');
-        want = { id: id!, stream: stream!, length: Number(length), parts: [], got: 0 };
-        if (want.length === 0) {
-          want = null;
-          onData(id!, stream!, Buffer.alloc(0));
-        }
+        if (Number(length) > 0) want = { id: id!, stream: stream!, left: Number(length) };
       } else onLine(line);
     }
   };
