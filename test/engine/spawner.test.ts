@@ -14,18 +14,22 @@ const collect = () => {
   return { chunks, sink: { write: async (c: OutputChunk[]) => void chunks.push(...c) }, text: (s: 'stdout' | 'stderr') => chunks.filter((c) => c.stream === s).map((c) => c.data).join('') };
 };
 
-/** Resident memory of this process's spawner helper (its child running jobrunner-spawner or spawnerProcess). */
-const helperRssMb = () => {
+/** This process's spawner helpers (children running jobrunner-spawner or spawnerProcess). */
+const helperPids = () => {
+  const found: number[] = [];
   for (const tid of readdirSync(`/proc/${process.pid}/task`)) {
     for (const pid of readFileSync(`/proc/${process.pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) {
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      if (!/jobrunner-spawner|spawnerProcess/.test(cmd)) continue;
-      const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-      return Number(rss![1]) / 1024;
+      try {
+        if (/jobrunner-spawner|spawnerProcess/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8'))) found.push(Number(pid));
+      } catch {
+        /* gone meanwhile */
+      }
     }
   }
-  throw new Error('no spawner helper among our children');
+  return found;
 };
+
+const helperRssMb = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 
 const groupAlive = (pgid: number) => {
   try {
@@ -127,16 +131,32 @@ describe.each(['native', 'node'] as const)('spawner helper (%s)', (kind) => {
     let bytes = 0;
     const sink = { write: async (c: OutputChunk[]) => { await gate; for (const x of c) bytes += Buffer.byteLength(x.data); } };
     const total = 64 << 20;
-    const rssBefore = helperRssMb();
+    const [helper] = helperPids() as [number];
+    const rssBefore = helperRssMb(helper);
     const handle = startRun({ argv: ['head', '-c', String(total), '/dev/zero'], cwd: '/tmp', env: {}, maxLogBytes: 256 << 20, killGraceMs: 500, launcher: spawner.launcher }, sink);
     const pid = (await handle.started)!;
     await new Promise((r) => setTimeout(r, 1000));
     expect(groupAlive(pid)).toBe(true); // still writing: blocked, not finished
-    expect(helperRssMb() - rssBefore).toBeLessThan(16); // not the 64 MB
+    expect(helperRssMb(helper) - rssBefore).toBeLessThan(16); // not the 64 MB
     release();
     const r = await handle.done;
     expect(r).toMatchObject({ outcome: 'success', stdoutBytes: total });
     expect(bytes).toBe(total);
+  });
+
+  it('fails the jobs of a helper that died, kills their groups, and starts the next job with a new helper', async () => {
+    const a = run(['sh', '-c', 'echo before; sleep 300 & sleep 300']);
+    const pgid = (await a.handle.started)!;
+    const [helper] = helperPids();
+    process.kill(helper!, 'SIGKILL');
+    const r = await a.handle.done;
+    expect(r).toMatchObject({ outcome: 'failed', exitCode: null, signal: 'SIGKILL' });
+    expect(groupAlive(pgid)).toBe(false);
+
+    const b = run(['sh', '-c', 'echo after']);
+    expect((await b.handle.done).outcome).toBe('success');
+    expect(b.out.text('stdout')).toBe('after\n');
+    expect(helperPids()).not.toContain(helper);
   });
 
   it("creates a job's own run directory, and reports one it cannot create", async () => {
