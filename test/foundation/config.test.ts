@@ -51,6 +51,7 @@ describe('configuration', () => {
     ['JWT_SECRET', 'short'],
     ['LOG_LEVEL', 'loud'],
     ['JOBS_ALLOWED_ROOTS', 'relative/path'],
+    ['SPAWNER', 'fork'],
   ];
 
   it('serve exits with code 1 and one stderr line naming the variable, for each bad value', async () => {
@@ -73,6 +74,7 @@ describe('configuration', () => {
     expect(config.maxLogBytes).toBe(10 * 1024 * 1024);
     expect(config.maxBodyBytes).toBe(1024 * 1024);
     expect(config.defaultMaxConcurrentJobs).toBe(4);
+    expect(config.spawner).toBe('auto');
     expect(config.database.provider).toBe('sqlite');
     expect(config.redisUrl).toBeNull();
     expect(config.adminEmail).toBe('admin@example.com');
