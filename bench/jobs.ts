@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { concurrently, getJob, listAll, submit, TERMINAL, waitAllTerminal } from './lib/api.js';
 import { REPS, WORKER_CONCURRENCY, pct, runIfMain } from './lib/figure.js';
 import { loadSampler } from './lib/machine.js';
-import { cpuMs, cpuMsTree, run, watchdog } from './lib/proc.js';
+import { cpuMs, cpuMsTree, machineBusyMs, run, watchdog } from './lib/proc.js';
 import { report, type FigureReport } from './lib/report.js';
 import { BENCH_DIR, login, profileDirFor, withServer, type BenchServer } from './lib/server.js';
 import { fmt, median, nowMs, percentile, runs, sleep } from './lib/stats.js';
@@ -30,6 +30,8 @@ export interface ThroughputRun {
   cpuMsPerJob: number;
   /** The server process's share of cpuMsPerJob (the rest is the spawner helper). */
   serverCpuMsPerJob: number;
+  /** Busy CPU of the whole machine per job over the same window: clients, jobs and kernel included. */
+  machineCpuMsPerJob: number;
 }
 
 /** Submits `JOBS` jobs from 50 clients on a server with a worker; waits until all are terminal. */
@@ -42,12 +44,14 @@ export async function oursThroughput(server: BenchServer, token: string, command
 
   const cpu0 = cpuMsTree(server.pid);
   const own0 = cpuMs(server.pid) ?? 0;
+  const machine0 = machineBusyMs();
   const t0 = nowMs();
   await concurrently(JOBS, CLIENTS, async () => void (await submit(api, token, command)));
   const submitMs = nowMs() - t0;
   const done = await waitAllTerminal(api, token, WARMUP_JOBS + JOBS, 600_000);
   const cpu1 = cpuMsTree(server.pid);
   const own1 = cpuMs(server.pid) ?? 0;
+  const machine1 = machineBusyMs();
   const measured = (await listAll(api, token)).filter((j) => Date.parse(j.created_at) >= Math.floor(t0));
   if (measured.length !== JOBS) throw new Error(`expected ${JOBS} measured jobs, found ${measured.length}`);
   const lastFinish = Math.max(...measured.map((j) => Date.parse(j.finished_at!)));
@@ -59,6 +63,7 @@ export async function oursThroughput(server: BenchServer, token: string, command
     queueMs: measured.map((j) => Date.parse(j.started_at!) - Date.parse(j.created_at)),
     cpuMsPerJob: (cpu1 - cpu0) / JOBS,
     serverCpuMsPerJob: (own1 - own0) / JOBS,
+    machineCpuMsPerJob: (machine1 - machine0) / JOBS,
   };
 }
 
@@ -141,7 +146,7 @@ export async function jobs(): Promise<FigureReport> {
       `ours: first submit → all terminal seen by polling, s: ${runs(ours.map((r) => r.polledMs / 1000), 2)}; submit phase alone, s: ${runs(ours.map((r) => r.submitMs / 1000), 2)}`,
       `ours under load: created_at → started_at p50/p99 per run, ms: ${ours.map((r) => `${fmt(percentile(r.queueMs, 50), 0)}/${fmt(percentile(r.queueMs, 99), 0)}`).join(', ')}`,
       `baseline: spawn /bin/true × ${JOBS} at concurrency ${WORKER_CONCURRENCY}, s: ${runs(base.map((ms) => ms / 1000), 2)}`,
-      `CPU per job of the runner's own processes (ours: server + spawner helper; baseline: the spawning process; jobs excluded), ms: ours ${runs(ours.map((r) => r.cpuMsPerJob), 2)} (server alone ${runs(ours.map((r) => r.serverCpuMsPerJob), 2)}); baseline ${runs(baseCpu, 2)}`,
+      `CPU per job of the runner's own processes (ours: server + spawner helper; baseline: the spawning process; jobs excluded), ms: ours ${runs(ours.map((r) => r.cpuMsPerJob), 2)} (server alone ${runs(ours.map((r) => r.serverCpuMsPerJob), 2)}; whole machine, clients and jobs included, ${runs(ours.map((r) => r.machineCpuMsPerJob), 2)}); baseline ${runs(baseCpu, 2)}`,
       `idle submit→start (${LATENCY_SAMPLES} jobs one at a time) client send → started_at p50/p99 per run, ms: ${lat.map((x) => `${fmt(x.p50)}/${fmt(x.p99)}`).join(', ')}`,
       `idle submit→start created_at → started_at p50/p99 per run, ms: ${lat.map((x) => `${fmt(x.cp50)}/${fmt(x.cp99)}`).join(', ')}`,
     ],

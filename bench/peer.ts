@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { JOBS, CLIENTS, oursThroughput, type ThroughputRun } from './jobs.js';
 import { REPS, WORKER_CONCURRENCY, runIfMain } from './lib/figure.js';
 import { loadSampler } from './lib/machine.js';
-import { run, watchdog } from './lib/proc.js';
+import { machineBusyMs, run, watchdog } from './lib/proc.js';
 import { report, type FigureReport } from './lib/report.js';
 import { login, profileDirFor, tempDir, withServer } from './lib/server.js';
 import { fmt, median, nowMs, runs, sleep } from './lib/stats.js';
@@ -43,6 +43,8 @@ interface TspRun {
   elapsedMs: number;
   submitMs: number;
   failed: number;
+  /** Busy CPU of the whole machine per job, first submit → all finished (as for ours). */
+  machineCpuMsPerJob: number;
 }
 
 async function tspRun(tsp: string, slots: number): Promise<TspRun> {
@@ -54,6 +56,7 @@ async function tspRun(tsp: string, slots: number): Promise<TspRun> {
     // Warm-up like ours: a few jobs through the same queue, then clear them.
     await run('tsp warm-up', 'sh', ['-c', `for i in $(seq 20); do "${tsp}" true >/dev/null; done; "${tsp}" -w >/dev/null 2>&1; "${tsp}" -C`], opts);
     await sleep(200);
+    const machine0 = machineBusyMs();
     const t0 = nowMs();
     // 50 concurrent clients, like the 50 REST clients of ours; each `tsp true` returns once queued.
     // Each queued job keeps a tsp client process waiting for its turn, holding the inherited stdout:
@@ -66,6 +69,7 @@ async function tspRun(tsp: string, slots: number): Promise<TspRun> {
     // `tsp -w ID` returns when that job ends (the queue is FIFO, so the last id is among the last to end) ...
     await run('tsp -w', tsp, ['-w', String(Math.max(...ids))], opts).catch(() => '');
     let end = nowMs();
+    let machineAtEnd = machineBusyMs();
     // ... then make sure every one has finished (poll the list).
     const deadline = Date.now() + 300_000;
     let failed = 0;
@@ -80,8 +84,9 @@ async function tspRun(tsp: string, slots: number): Promise<TspRun> {
       if (Date.now() > deadline) throw new Error(`tsp: only ${finished.length}/${JOBS} finished after 300 s`);
       await sleep(50);
       end = nowMs();
+      machineAtEnd = machineBusyMs();
     }
-    return { elapsedMs: end - t0, submitMs, failed };
+    return { elapsedMs: end - t0, submitMs, failed, machineCpuMsPerJob: (machineAtEnd - machine0) / JOBS };
   } finally {
     await run('tsp -K', tsp, ['-K'], { ...opts, timeoutMs: 10_000 }).catch(() => '');
     rmSync(dir, { recursive: true, force: true });
@@ -115,6 +120,7 @@ export async function peer(): Promise<FigureReport> {
       `${JOBS} × true, ${CLIENTS} concurrent submitters, ${WORKER_CONCURRENCY} slots (tsp -S ${WORKER_CONCURRENCY} / WORKER_CONCURRENCY=${WORKER_CONCURRENCY})`,
       `ours: first submit → last finished_at, s: ${runs(ours.map((r) => r.elapsedMs / 1000), 2)} (submit phase ${runs(ours.map((r) => r.submitMs / 1000), 2)}; not success: ${ours.map((r) => r.failed).join(', ')})`,
       `ours: CPU per job of the server + its spawner helper (jobs excluded), ms: ${runs(ours.map((r) => r.cpuMsPerJob), 2)}`,
+      `busy CPU of the whole machine per job (clients, jobs, kernel and whatever else runs), ms: ours ${runs(ours.map((r) => r.machineCpuMsPerJob), 2)}; task-spooler ${runs(peerRuns.map((r) => r.machineCpuMsPerJob), 2)}`,
       `task-spooler: first \`tsp true\` → last job finished, s: ${runs(peerRuns.map((r) => r.elapsedMs / 1000), 2)} (last \`tsp true\` returned after ${runs(peerRuns.map((r) => r.submitMs / 1000), 2)} s: this tsp returns once the queue moves; non-zero: ${peerRuns.map((r) => r.failed).join(', ')})`,
     ],
     rows: [

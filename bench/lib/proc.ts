@@ -162,6 +162,16 @@ export function cpuMs(pid: number): number | null {
 
 const CLK_TCK = 100; // sysconf(_SC_CLK_TCK) on Linux x86-64
 
+/**
+ * CPU time the whole machine has spent busy so far (user, nice, system, irq,
+ * softirq over all cores), in ms: everything a figure costs, clients and the
+ * jobs themselves included, and whatever else runs.
+ */
+export function machineBusyMs(): number {
+  const [, user, nice, system, , , irq, softirq] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).map(Number);
+  return ((user! + nice! + system! + irq! + softirq!) * 1000) / CLK_TCK;
+}
+
 /** The PIDs of a process's children (all threads), from /proc. */
 export function childPids(pid: number): number[] {
   const out: number[] = [];
