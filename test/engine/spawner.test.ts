@@ -1,6 +1,7 @@
 // The spawner helpers start job processes out of the worker's process; output
 // comes back over unix sockets. Both helpers (native, and the Node fallback)
 // must behave the same. Real processes throughout.
+import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -157,6 +158,18 @@ describe.each(['native', 'node'] as const)('spawner helper (%s)', (kind) => {
     expect((await b.handle.done).outcome).toBe('success');
     expect(b.out.text('stdout')).toBe('after\n');
     expect(helperPids()).not.toContain(helper);
+  });
+
+  it('finishes a job whose escaped child (own session) still holds its output, after the linger, with the output so far', async () => {
+    const marker = String(300 + Math.floor(Math.random() * 1000));
+    try {
+      const { handle, out } = run(['sh', '-c', `setsid sleep ${marker} & echo hi`]);
+      const r = await handle.done;
+      expect(r).toMatchObject({ outcome: 'success', exitCode: 0 });
+      expect(out.text('stdout')).toBe('hi\n');
+    } finally {
+      spawnSync('pkill', ['-f', `^sleep ${marker}$`]);
+    }
   });
 
   it("creates a job's own run directory, and reports one it cannot create", async () => {
