@@ -5,7 +5,6 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import type { EventEmitter } from 'node:events';
-import type { Readable } from 'node:stream';
 
 /**
  * Emits 'spawn' once `pid` is known, 'error' when it could not start, then

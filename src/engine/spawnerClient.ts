@@ -18,6 +18,8 @@ export interface Spawner {
   /** Which helper runs: 'native' or 'node'. */
   readonly kind: 'native' | 'node';
   launcher: Launcher;
+  /** Jobs started through it that have not both exited and closed their outputs. */
+  watching(): number;
   close(): Promise<void>;
 }
 
@@ -57,7 +59,8 @@ class RemoteProcess extends EventEmitter implements LaunchedProcess {
   exited = false;
   readonly stdout: RemoteOutput;
   readonly stderr: RemoteOutput;
-  constructor(id: string, send: (fields: string[]) => void) {
+  /** `forget` is called once it has exited and both outputs are closed. */
+  constructor(id: string, send: (fields: string[]) => void, private readonly forget: () => void) {
     super();
     const control = (stream: 'o' | 'e'): Control => (command) => {
       if (command === 'close') {
@@ -65,13 +68,14 @@ class RemoteProcess extends EventEmitter implements LaunchedProcess {
         send(['close', id]);
         this.stdout.end();
         this.stderr.end();
+        this.settle();
       } else send([command, id, stream]);
     };
     this.stdout = new RemoteOutput(control('o'));
     this.stderr = new RemoteOutput(control('e'));
   }
-  get done() {
-    return this.exited && this.stdout.closed && this.stderr.closed;
+  settle() {
+    if (this.exited && this.stdout.closed && this.stderr.closed) this.forget();
   }
 }
 
@@ -151,10 +155,6 @@ export async function startSpawner(log: Logger, want: SpawnerKind = 'auto'): Pro
   let nextId = 0;
   let closing = false;
 
-  const settle = (id: string, proc: RemoteProcess) => {
-    if (proc.done) running.delete(id);
-  };
-
   function onLine(line: string) {
     const [t, id, a, b, c] = line.split(' ');
     const proc = running.get(id!);
@@ -164,7 +164,7 @@ export async function startSpawner(log: Logger, want: SpawnerKind = 'auto'): Pro
       proc.emit('spawn');
     } else if (t === 'c') {
       (a === 'e' ? proc.stderr : proc.stdout).end();
-      settle(id!, proc);
+      proc.settle();
     } else if (t === 'e') {
       running.delete(id!);
       proc.stdout.end();
@@ -172,7 +172,7 @@ export async function startSpawner(log: Logger, want: SpawnerKind = 'auto'): Pro
       proc.emit('error', Object.assign(new Error(`spawn ${a}`), { code: a }));
     } else if (t === 'x') {
       proc.exited = true;
-      settle(id!, proc);
+      proc.settle();
       proc.emit('exit', a === '-' ? null : Number(a), b === '-' ? null : (signalNames.get(b!) ?? null), c === '1');
     }
   }
@@ -219,7 +219,7 @@ export async function startSpawner(log: Logger, want: SpawnerKind = 'auto'): Pro
     const envEntries = Object.entries(env).map(([k, v]) => `${k}=${v}`);
     checkNoNul([file, cwd, ...args, ...envEntries]);
     const id = `${process.pid.toString(36)}.${(nextId++).toString(36)}`;
-    const proc = new RemoteProcess(id, send);
+    const proc = new RemoteProcess(id, send, () => running.delete(id));
     running.set(id, proc);
     send(['spawn', id, file, cwd, makeCwd ? '1' : '0', String(args.length), ...args, ...envEntries]);
     return proc;
@@ -228,6 +228,7 @@ export async function startSpawner(log: Logger, want: SpawnerKind = 'auto'): Pro
   return {
     kind,
     launcher,
+    watching: () => running.size,
     async close() {
       closing = true;
       helper.kill('SIGTERM');

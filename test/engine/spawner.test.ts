@@ -71,6 +71,7 @@ describe.each(['native', 'node'] as const)('spawner helper (%s)', (kind) => {
       expect(runs[i]!.out.text('stdout')).toBe(`out-${i}\n`);
       expect(runs[i]!.out.text('stderr')).toBe(`err-${i}\n`);
     });
+    expect(spawner.watching()).toBe(0);
   });
 
   it('passes the job environment and nothing of ours', async () => {
@@ -167,6 +168,7 @@ describe.each(['native', 'node'] as const)('spawner helper (%s)', (kind) => {
       const r = await handle.done;
       expect(r).toMatchObject({ outcome: 'success', exitCode: 0 });
       expect(out.text('stdout')).toBe('hi\n');
+      expect(spawner.watching()).toBe(0); // nothing kept of it
     } finally {
       spawnSync('pkill', ['-f', `^sleep ${marker}$`]);
     }
