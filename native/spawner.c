@@ -68,7 +68,7 @@ static size_t njobs, capjobs;
 static char *out;
 static size_t out_len, out_cap;
 
-static void die(const char *what) {
+static __attribute__((noreturn)) void die(const char *what) {
   fprintf(stderr, "jobrunner-spawner: %s: %s\n", what, strerror(errno));
   exit(1);
 }
@@ -367,13 +367,17 @@ int main(int argc, char **argv) {
   char *buf = malloc(cap);
   if (!buf) die("malloc");
   struct pollfd *fds = NULL;
-  struct { struct job *job; int s; } *who = NULL;
+  struct polled { struct job *job; int s; } *who = NULL;
   size_t capfds = 0;
   for (;;) {
     size_t n = 0, need = 3 + 2 * njobs;
     if (need > capfds) {
       capfds = need * 2;
-      if (!(fds = realloc(fds, capfds * sizeof *fds)) || !(who = realloc(who, capfds * sizeof *who))) die("realloc");
+      free(fds);
+      free(who);
+      fds = malloc(capfds * sizeof *fds);
+      who = malloc(capfds * sizeof *who);
+      if (!fds || !who) die("malloc");
     }
     fds[n++] = (struct pollfd){ .fd = STDIN_FILENO, .events = POLLIN };
     fds[n++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
@@ -407,7 +411,7 @@ int main(int argc, char **argv) {
       }
       ssize_t r = read(STDIN_FILENO, buf + have, cap - have);
       if (r < 0 && errno != EINTR && errno != EAGAIN) die("read");
-      if (r == 0) return 0; /* the worker is gone: nothing more will be asked */
+      if (r == 0) exit(0); /* the worker is gone: nothing more will be asked */
       if (r > 0) have += (size_t)r;
       size_t at = 0;
       while (have - at >= 4) {
