@@ -190,7 +190,7 @@ static int resolve_program(const char *file, char *const envp[], const char *cwd
  * can run in the child while it shares our memory. Returns the pid, or -1
  * with *error set when the program could not be started.
  */
-static pid_t spawn_child(const char *program, char *const argv[], char *const envp[], const char *cwd, int out, int err, int *error) {
+static pid_t spawn_child(const char *program, char *const argv[], char *const sh_argv[], char *const envp[], const char *cwd, int out, int err, int *error) {
   static volatile int child_errno;
   child_errno = 0;
   pid_t pid = vfork();
@@ -209,6 +209,8 @@ static pid_t spawn_child(const char *program, char *const argv[], char *const en
       if (sig != SIGKILL && sig != SIGSTOP) syscall(SYS_rt_sigaction, sig, dfl, NULL, 8);
     syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, 8);
     execve(program, argv, envp);
+    /* A script without a #! line: run it with the shell, as execvp (and so Node's spawn) does. */
+    if (errno == ENOEXEC) execve("/bin/sh", sh_argv, envp);
   failed:
     child_errno = errno;
     _exit(127);
@@ -256,24 +258,30 @@ static void spawn_job(char **f, size_t nfields) {
     fprintf(stderr, "jobrunner-spawner: malformed spawn command\n");
     exit(1);
   }
-  /* argv[0] is the program as given, like Node's spawn(file, args). */
+  /* argv[0] is the program as given, like Node's spawn(file, args). The
+     shell's argv is made here too: the vfork child must not allocate. */
   char **argv = malloc((argc + 2) * sizeof *argv);
-  if (!argv) die("malloc");
+  char **sh_argv = malloc((argc + 3) * sizeof *sh_argv);
+  if (!argv || !sh_argv) die("malloc");
   argv[0] = (char *)file;
   for (size_t i = 0; i < argc; i++) argv[i + 1] = f[6 + i];
   argv[argc + 1] = NULL;
+  char program[PATH_MAX];
+  sh_argv[0] = "/bin/sh";
+  sh_argv[1] = program;
+  memcpy(sh_argv + 2, argv + 1, (argc + 1) * sizeof *argv);
   char **envp = f + 6 + argc; /* the rest; f is NULL-terminated */
 
-  char program[PATH_MAX];
   int rc = 0, po[2] = { -1, -1 }, pe[2] = { -1, -1 };
   if (make_cwd && mkdir_p(cwd, 0750) < 0) rc = errno;
   if (!rc) rc = resolve_program(file, envp, cwd, program, sizeof program);
   if (!rc && (pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0)) rc = errno;
-  pid_t pid = rc ? -1 : spawn_child(program, argv, envp, cwd, po[1], pe[1], &rc);
+  pid_t pid = rc ? -1 : spawn_child(program, argv, sh_argv, envp, cwd, po[1], pe[1], &rc);
   /* The child holds its own copies of the write ends. */
   if (po[1] >= 0) close(po[1]);
   if (pe[1] >= 0) close(pe[1]);
   free(argv);
+  free(sh_argv);
   if (rc) {
     if (po[0] >= 0) close(po[0]);
     if (pe[0] >= 0) close(pe[0]);

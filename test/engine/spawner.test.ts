@@ -209,6 +209,15 @@ describe.each(['native', 'node'] as const)('spawner helper (%s)', (kind) => {
     expect(denied.error).toContain('EACCES');
   });
 
+  it('runs a script without a #! line with the shell, as execvp does', async () => {
+    const script = join(scratch, 'no-shebang');
+    writeFileSync(script, 'echo "run by $0 with $1"\n');
+    chmodSync(script, 0o755);
+    const { handle, out } = run([script, 'an-argument']);
+    expect((await handle.done).outcome).toBe('success');
+    expect(out.text('stdout')).toBe(`run by ${script} with an-argument\n`);
+  });
+
   it("reports death by a signal with the signal's name", async () => {
     const { handle } = run(['sh', '-c', 'kill -USR1 $$']);
     const r = await handle.done;
