@@ -3,7 +3,7 @@
 // tests. Without a compiler the service still works: it falls back to the
 // Node spawner (slower job starts) and says so at start-up.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, statSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -24,9 +24,14 @@ if (process.platform !== 'linux') {
 } else if (mtime(target) < mtime(source)) {
   mkdirSync(dirname(target), { recursive: true });
   const cc = process.env.CC || 'cc';
+  const building = `${target}.building`;
   try {
-    execFileSync(cc, ['-O2', '-Wall', '-Wextra', '-std=c11', '-o', target, source], { stdio: 'inherit' });
+    execFileSync(cc, ['-O2', '-Wall', '-Wextra', '-std=c11', '-o', building, source], { stdio: 'inherit' });
+    renameSync(building, target);
   } catch (err) {
+    // A helper built from older source may not speak the client's protocol: never leave it in place.
+    rmSync(target, { force: true });
+    rmSync(building, { force: true });
     console.warn(
       `jobrunner: could not build the native spawner with ${cc} (${err.message.split('\n')[0]}).\n` +
         '  The service will start jobs through the Node spawner instead (slower job starts).\n' +
