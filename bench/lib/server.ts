@@ -53,9 +53,9 @@ let built = false;
 export async function ensureBuilt(): Promise<void> {
   if (built) return;
   built = true;
-  // The native spawner helper: rebuilt when native/spawner.c is newer (the script checks).
-  if (!process.env.BENCH_MAIN) await run('build-spawner', process.execPath, [join(ROOT, 'scripts', 'build-spawner.mjs')], { cwd: ROOT, timeoutMs: 120_000 });
   const mode = process.env.BENCH_MAIN ? 'never' : process.env.BENCH_BUILD ?? 'auto';
+  // The native spawner helper: rebuilt when native/spawner.c is newer (the script checks).
+  if (mode !== 'never') await run('build-spawner', process.execPath, [join(ROOT, 'scripts', 'build-spawner.mjs')], { cwd: ROOT, timeoutMs: 120_000 });
   const stale = !existsSync(MAIN) || newestMtime(join(ROOT, 'src')) > statSync(MAIN).mtimeMs;
   if (mode === 'never' || (mode === 'auto' && !stale)) return;
   process.stdout.write(`building dist/ (${existsSync(MAIN) ? 'older than src/' : 'missing'}): npx tsc -p tsconfig.json ...\n`);

@@ -95,9 +95,15 @@ function nativeBuilt(): boolean {
 
 const signalNames = new Map(Object.entries(constants.signals).map(([name, n]) => [String(n), name as NodeJS.Signals]));
 
+// The native helper's MAX_FRAME. Far above what execve() takes (E2BIG past a
+// few MB of arguments and environment), and what any spawn command may hold.
+const MAX_COMMAND_BYTES = 64 << 20;
+
 /** One command frame: a 4-byte little-endian length, then NUL-terminated fields. */
 function frame(fields: string[]): Buffer {
   const body = Buffer.from(fields.join('\0') + '\0', 'utf8');
+  // The helper would refuse it and exit, failing every job it watches: refuse this one alone.
+  if (body.length > MAX_COMMAND_BYTES) throw Object.assign(new RangeError(`arguments and environment take ${body.length} bytes`), { code: 'E2BIG' });
   const head = Buffer.allocUnsafe(4);
   head.writeUInt32LE(body.length, 0);
   return Buffer.concat([head, body]);
@@ -147,8 +153,9 @@ function eventReader(onLine: (line: string) => void, onData: (id: string, stream
 }
 
 export async function startSpawner(log: Logger, want: SpawnerKind = 'auto'): Promise<Spawner> {
-  const kind = want === 'node' || (want === 'auto' && !nativeBuilt()) ? 'node' : 'native';
-  if (kind === 'native' && !nativeBuilt()) throw new Error(`SPAWNER=native, but ${NATIVE} is missing: run \`npm run build\` (needs a C compiler)`);
+  const built = nativeBuilt();
+  const kind = want === 'node' || (want === 'auto' && !built) ? 'node' : 'native';
+  if (kind === 'native' && !built) throw new Error(`SPAWNER=native, but ${NATIVE} is missing: run \`npm run build\` (needs a C compiler)`);
   if (kind === 'node' && want === 'auto') log.warn('native spawner not built; starting jobs through the Node spawner (slower starts). Run `npm run build` with a C compiler installed.');
 
   const running = new Map<string, RemoteProcess>();
@@ -218,10 +225,11 @@ export async function startSpawner(log: Logger, want: SpawnerKind = 'auto'): Pro
   const launcher: Launcher = (file, args, { cwd, env, makeCwd }) => {
     const envEntries = Object.entries(env).map(([k, v]) => `${k}=${v}`);
     checkNoNul([file, cwd, ...args, ...envEntries]);
-    const id = `${process.pid.toString(36)}.${(nextId++).toString(36)}`;
+    const id = (nextId++).toString(36);
+    const command = frame(['spawn', id, file, cwd, makeCwd ? '1' : '0', String(args.length), ...args, ...envEntries]);
     const proc = new RemoteProcess(id, send, () => running.delete(id));
     running.set(id, proc);
-    send(['spawn', id, file, cwd, makeCwd ? '1' : '0', String(args.length), ...args, ...envEntries]);
+    helper.stdin!.write(command);
     return proc;
   };
 

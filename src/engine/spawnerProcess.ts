@@ -1,11 +1,13 @@
 // The Node spawner helper: the fallback for hosts where the native one
 // (native/spawner.c, the protocol is described there) was not built. A small
 // process of its own, because Node's spawn() forks the caller and its cost
-// grows with the caller's memory. Imports nothing but Node's own modules.
+// grows with the caller's memory; so it imports nothing but Node's own
+// modules and the runner's process-group kill (itself only Node's).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { constants } from 'node:os';
 import type { Readable } from 'node:stream';
+import { killProcessGroup } from './runner.js';
 
 interface Job {
   child: ChildProcess;
@@ -30,26 +32,6 @@ process.stdout.on('drain', () => {
   for (const job of jobs.values()) for (const [s, r] of Object.entries(job.outputs)) if (!job.paused.has(s as 'o' | 'e')) r.resume();
 });
 
-function makeDir(dir: string) {
-  try {
-    mkdirSync(dir, { mode: 0o750 });
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') mkdirSync(dir, { recursive: true, mode: 0o750 });
-    else if (code !== 'EEXIST') throw err;
-  }
-}
-
-/** SIGKILLs what is left of a job's process group; false when nothing was (see native/spawner.c). */
-function killGroup(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 'SIGKILL');
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
-  }
-}
-
 const signalNumber = (name: NodeJS.Signals | null) => (name ? String(constants.signals[name] ?? '-') : '-');
 
 function start(fields: string[]) {
@@ -58,7 +40,7 @@ function start(fields: string[]) {
   const env = Object.fromEntries(fields.slice(5 + Number(argc)).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
   let child: ChildProcess;
   try {
-    if (makeCwd === '1') makeDir(cwd);
+    if (makeCwd === '1') mkdirSync(cwd, { recursive: true, mode: 0o750 });
     child = spawn(file, args, { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (e) {
     return emit(`e ${id} ${(e as NodeJS.ErrnoException).code ?? 'EIO'}\n`);
@@ -78,7 +60,7 @@ function start(fields: string[]) {
       if (blocked) r.pause();
     }
   });
-  child.once('exit', (code, signal) => emit(`x ${id} ${code ?? '-'} ${signalNumber(signal)} ${killGroup(child.pid!) ? 0 : 1}\n`));
+  child.once('exit', (code, signal) => emit(`x ${id} ${code ?? '-'} ${signalNumber(signal)} ${killProcessGroup(child.pid!, 'SIGKILL') ? 0 : 1}\n`));
   child.once('close', () => jobs.delete(id));
 }
 

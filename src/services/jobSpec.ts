@@ -71,7 +71,6 @@ export interface PreparedJob {
   timeoutSeconds: number | null;
 }
 
-/** Domain checks on a shape-valid job; `where` prefixes messages for batch members. */
 /** A new pending job exactly as the database will hold it (defaults spelled out), so no read-back is needed. */
 export function pendingJob(prepared: PreparedJob, row: { id: string; ownerId: string; batchId: string | null; createdAt: Date }, dataDir: string): Job {
   return {
@@ -86,6 +85,7 @@ export function pendingJob(prepared: PreparedJob, row: { id: string; ownerId: st
   };
 }
 
+/** Domain checks on a shape-valid job; `where` prefixes messages for batch members. */
 export function prepareJob(input: SubmitJobInput, allowedRoots: readonly string[], where = ''): PreparedJob {
   const envVars = input.env ?? {};
   const denied = Object.keys(envVars).filter((k) => LOADER_VARS.test(k));

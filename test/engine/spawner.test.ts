@@ -1,14 +1,15 @@
-// The spawner helpers start job processes out of the worker's process; output
-// comes back over unix sockets. Both helpers (native, and the Node fallback)
+// The spawner helpers start job processes out of the worker's process; their
+// output comes back on the helper's stdout. Both helpers (native, and the Node fallback)
 // must behave the same. Real processes throughout.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.js';
 import { startRun, type OutputChunk } from '../../src/engine/runner.js';
 import { startSpawner, type Spawner } from '../../src/engine/spawnerClient.js';
+import { childProcesses } from '../helpers/jobs.js';
 
 const collect = () => {
   const chunks: OutputChunk[] = [];
@@ -16,19 +17,7 @@ const collect = () => {
 };
 
 /** This process's spawner helpers (children running jobrunner-spawner or spawnerProcess). */
-const helperPids = () => {
-  const found: number[] = [];
-  for (const tid of readdirSync(`/proc/${process.pid}/task`)) {
-    for (const pid of readFileSync(`/proc/${process.pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) {
-      try {
-        if (/jobrunner-spawner|spawnerProcess/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8'))) found.push(Number(pid));
-      } catch {
-        /* gone meanwhile */
-      }
-    }
-  }
-  return found;
-};
+const helperPids = () => childProcesses().filter((p) => /jobrunner-spawner|spawnerProcess/.test(p.cmdline)).map((p) => p.pid);
 
 const helperRssMb = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 
@@ -230,6 +219,16 @@ describe.each(['native', 'node'] as const)('spawner helper (%s)', (kind) => {
     const { handle, out } = run(['sh', '-c', 'grep -E "^(SigIgn|SigBlk)" /proc/self/status; cat; echo "stdin closed"']);
     await handle.done;
     expect(out.text('stdout')).toBe('SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\nstdin closed\n');
+  });
+
+  it('refuses arguments and environment too large for a command, and the helper keeps working', async () => {
+    const r = await run(['true'], { env: { BIG: 'x'.repeat(65 << 20) } }).handle.done;
+    expect(r).toMatchObject({ outcome: 'failed', exitCode: null });
+    expect(r.error).toContain('E2BIG');
+    const next = run(['sh', '-c', 'echo still here']);
+    expect((await next.handle.done).outcome).toBe('success');
+    expect(next.out.text('stdout')).toBe('still here\n');
+    expect(spawner.watching()).toBe(0);
   });
 
   it('refuses a NUL byte in arguments or environment before anything starts', async () => {

@@ -117,6 +117,22 @@ function procInfo(pid: number): ProcInfo | null {
   }
 }
 
+/** The children of a process (of all its threads). */
+export function childProcesses(pid = process.pid): ProcInfo[] {
+  const out: ProcInfo[] = [];
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    let children: string[] = [];
+    try {
+      children = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+    } catch { /* thread gone meanwhile */ }
+    for (const child of children) {
+      const info = procInfo(Number(child));
+      if (info) out.push(info);
+    }
+  }
+  return out;
+}
+
 /** Live (non-zombie) processes whose process group is `pgid`. */
 export function groupMembers(pgid: number): ProcInfo[] {
   const out: ProcInfo[] = [];

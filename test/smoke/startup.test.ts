@@ -1,6 +1,6 @@
-import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROVIDERS } from '../helpers/db.js';
+import { childProcesses } from '../helpers/jobs.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 
 describe.each(PROVIDERS)('start-up on %s', (provider) => {
@@ -17,16 +17,6 @@ describe.each(PROVIDERS)('start-up on %s', (provider) => {
   });
 
   it('starts jobs through the native spawner helper built at install', () => {
-    const children = readdirSync(`/proc/${process.pid}/task`).flatMap((tid) =>
-      readFileSync(`/proc/${process.pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean),
-    );
-    const commands = children.map((pid) => {
-      try {
-        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0];
-      } catch {
-        return '';
-      }
-    });
-    expect(commands.some((c) => c?.endsWith('/dist/jobrunner-spawner'))).toBe(true);
+    expect(childProcesses().some((p) => p.cmdline.endsWith('/dist/jobrunner-spawner'))).toBe(true);
   });
 });
