@@ -13,6 +13,8 @@ export interface WsClient {
   client: Client;
   /** Resolves with the first close of the socket. */
   closed: Promise<CloseInfo>;
+  /** The underlying socket, once connected (to stop reading it: `pause()`). */
+  socket: Promise<WebSocket>;
   dispose(): Promise<void>;
 }
 
@@ -25,6 +27,8 @@ export const wsUrl = (s: Pick<TestServer, 'url'>) => `${s.url.replace(/^http/, '
 export function wsClient(s: Pick<TestServer, 'url'>, token: string | null, opts: { lazy?: boolean } = {}): WsClient {
   let resolveClosed!: (c: CloseInfo) => void;
   const closed = new Promise<CloseInfo>((r) => (resolveClosed = r));
+  let resolveSocket!: (ws: WebSocket) => void;
+  const socket = new Promise<WebSocket>((r) => (resolveSocket = r));
   const client = createClient({
     url: wsUrl(s),
     webSocketImpl: WebSocket,
@@ -34,13 +38,14 @@ export function wsClient(s: Pick<TestServer, 'url'>, token: string | null, opts:
     onNonLazyError: () => {},
     connectionParams: token === null ? {} : { authorization: `Bearer ${token}` },
     on: {
+      connected: (ws) => resolveSocket(ws as WebSocket),
       closed: (event) => {
         const e = event as { code?: number; reason?: string };
         resolveClosed({ code: e.code ?? 0, reason: String(e.reason ?? '') });
       },
     },
   });
-  return { client, closed, dispose: async () => void (await client.dispose()) };
+  return { client, closed, socket, dispose: async () => void (await client.dispose()) };
 }
 
 export interface Tracked<T> {
