@@ -20,6 +20,7 @@
  *                            the job's group still holds them)
  *
  * Events, each a line, a data event followed by its bytes:
+ *   r                        ready: sent once, first; commands sent before it may be lost
  *   s ID PID                 started
  *   e ID CODE                could not start (CODE is an errno name: ENOENT, EACCES, ...)
  *   d ID o|e LENGTH\n<bytes>  output
@@ -370,6 +371,7 @@ int main(int argc, char **argv) {
   int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
   if (sfd < 0) die("signalfd");
   fcntl(STDOUT_FILENO, F_SETFL, fcntl(STDOUT_FILENO, F_GETFL) | O_NONBLOCK);
+  putf("r\n");
 
   size_t cap = 1 << 16, have = 0;
   char *buf = malloc(cap);

@@ -15,6 +15,11 @@ export interface LaunchedProcess extends EventEmitter {
   readonly pid: number | undefined;
   readonly stdout: OutputStream;
   readonly stderr: OutputStream;
+  /**
+   * For a process still waiting to be started (its launcher is not ready):
+   * it never starts, and 'error' (ECANCELED) follows. Otherwise nothing.
+   */
+  abandon?(): void;
 }
 
 /** What the runner uses of an output: 'data' (Buffer), 'error' and 'close' events; flow control. */

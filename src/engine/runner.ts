@@ -235,8 +235,12 @@ export function startRun(spec: RunSpec, sink: OutputSink): RunHandle {
     // signal through the ChildProcess, so no other 'error' is expected.
     if (child.pid !== undefined || finished) return;
     finished = true;
+    clearTimeout(timeoutTimer);
+    clearTimeout(killTimer);
     for (const p of Object.values(pipes)) p.destroy();
-    resolveDone(result(null, null, 'failed', `spawn ${err.code ?? err.message}`));
+    // ECANCELED: abandoned by stop() before it started. A real spawn failure wins over a stop.
+    if (stopping && err.code === 'ECANCELED') resolveDone(result(null, null, stopping.outcome, stopping.error));
+    else resolveDone(result(null, null, 'failed', err.code ? `spawn ${err.code}` : err.message));
   });
 
   child.on('exit', (code: number | null, signal: NodeJS.Signals | null, groupGone?: boolean) => {
@@ -279,6 +283,7 @@ export function startRun(spec: RunSpec, sink: OutputSink): RunHandle {
     stopping = { outcome, error };
     clearTimeout(timeoutTimer);
     if (child.pid !== undefined) killProcessGroup(child.pid, 'SIGTERM');
+    else child.abandon?.();
     killTimer = setTimeout(() => child.pid !== undefined && killProcessGroup(child.pid, 'SIGKILL'), killGraceMs);
   }
 

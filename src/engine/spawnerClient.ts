@@ -59,8 +59,16 @@ class RemoteProcess extends EventEmitter implements LaunchedProcess {
   exited = false;
   readonly stdout: RemoteOutput;
   readonly stderr: RemoteOutput;
-  /** `forget` is called once it has exited and both outputs are closed. */
-  constructor(id: string, send: (fields: string[]) => void, private readonly forget: () => void) {
+  /**
+   * `forget` is called once it has exited and both outputs are closed;
+   * `abandon` when it is stopped before it started.
+   */
+  constructor(
+    id: string,
+    send: (fields: string[]) => void,
+    private readonly forget: () => void,
+    readonly abandon: () => void,
+  ) {
     super();
     const control = (stream: 'o' | 'e'): Control => (command) => {
       if (command === 'close') {
@@ -152,18 +160,36 @@ function eventReader(onLine: (line: string) => void, onData: (id: string, stream
   };
 }
 
-export async function startSpawner(log: Logger, want: SpawnerKind = 'auto'): Promise<Spawner> {
+export interface SpawnerOptions {
+  /** The helper's command line instead of the built-in one (tests run helpers that fail to start). */
+  command?: [string, ...string[]];
+}
+
+// A helper that dies soon after starting is restarted after a growing delay,
+// so one that cannot run (binary gone, no processes left) does not spin.
+const RESTART_DELAY_MS = 100;
+const MAX_RESTART_DELAY_MS = 5_000;
+/** A helper that ran this long before dying is restarted at once. */
+const HEALTHY_MS = 10_000;
+
+export async function startSpawner(log: Logger, want: SpawnerKind = 'auto', options: SpawnerOptions = {}): Promise<Spawner> {
   const built = nativeBuilt();
   const kind = want === 'node' || (want === 'auto' && !built) ? 'node' : 'native';
   if (kind === 'native' && !built) throw new Error(`SPAWNER=native, but ${NATIVE} is missing: run \`npm run build\` (needs a C compiler)`);
   if (kind === 'node' && want === 'auto') log.warn('native spawner not built; starting jobs through the Node spawner (slower starts). Run `npm run build` with a C compiler installed.');
+  const [helperFile, ...helperArgs] =
+    options.command ??
+    (kind === 'native'
+      ? [NATIVE]
+      : [process.execPath, ...(fromSource ? ['--import', 'tsx'] : []), here.replace(/spawnerClient\.(ts|js)$/, 'spawnerProcess.$1')]);
 
   const running = new Map<string, RemoteProcess>();
   let nextId = 0;
   let closing = false;
 
-  function onLine(line: string) {
+  function onLine(line: string, ready: () => void) {
     const [t, id, a, b, c] = line.split(' ');
+    if (t === 'r') return ready();
     const proc = running.get(id!);
     if (!proc) return;
     if (t === 's') {
@@ -191,45 +217,111 @@ export async function startSpawner(log: Logger, want: SpawnerKind = 'auto'): Pro
     if (output && !output.closed) output.emit('data', data);
   }
 
-  let helper: ChildProcess = startHelper();
-  const send = (fields: string[]) => helper.stdin!.write(frame(fields));
-
-  function startHelper(): ChildProcess {
-    const [file, args] =
-      kind === 'native'
-        ? [NATIVE, []]
-        : [process.execPath, [...(fromSource ? ['--import', 'tsx'] : []), here.replace(/spawnerClient\.(ts|js)$/, 'spawnerProcess.$1')]];
-    const child = spawn(file, args, {
-      // Its own environment holds nothing of ours (no secrets); jobs get theirs explicitly.
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
-      stdio: ['pipe', 'pipe', 'inherit'],
-    });
-    child.stdin!.on('error', () => {}); // a dead helper is handled on 'exit'
-    child.stdout!.on('data', eventReader(onLine, onData));
-    child.on('exit', (code, signal) => {
-      if (closing) return;
-      log.error('spawner exited; restarting it and failing the jobs it was watching', { code, signal });
-      for (const [id, proc] of running) {
-        running.delete(id);
-        proc.stdout.end();
-        proc.stderr.end();
-        if (proc.exited) continue;
-        if (proc.pid) killProcessGroup(proc.pid, 'SIGKILL');
-        proc.emit('exit', null, 'SIGKILL');
-      }
-      helper = startHelper();
-    });
-    return child;
+  /** Ends a job that will not start, with 'error' (after the caller's turn: it may be inside the runner's stop). */
+  function notStarted(id: string, proc: RemoteProcess, error: Error) {
+    running.delete(id);
+    proc.stdout.end();
+    proc.stderr.end();
+    process.nextTick(() => proc.emit('error', error));
   }
+
+  /** The jobs a dead helper was told about: those it started end as killed (their groups too), the others as not started. */
+  function failSent(): number {
+    let n = 0;
+    for (const [id, proc] of running) {
+      if (unsent.has(id)) continue;
+      n++;
+      if (!proc.pid) {
+        notStarted(id, proc, new Error('the spawner helper exited before starting the job'));
+        continue;
+      }
+      running.delete(id);
+      proc.stdout.end();
+      proc.stderr.end();
+      if (proc.exited) continue;
+      killProcessGroup(proc.pid, 'SIGKILL');
+      proc.emit('exit', null, 'SIGKILL');
+    }
+    return n;
+  }
+
+  // Null until a helper is ready: meanwhile commands wait in `queued`, and
+  // the jobs they would start (`unsent`) wait for the next helper.
+  let helper: ChildProcess | null = null;
+  let newest: ChildProcess | null = null; // ready or not
+  let queued: { id: string; command: Buffer }[] = [];
+  const unsent = new Set<string>();
+  let quickDeaths = 0;
+  let restartTimer: NodeJS.Timeout | null = null;
+  const write = (id: string, command: Buffer) => (helper ? helper.stdin!.write(command) : queued.push({ id, command }));
+
+  function abandon(id: string) {
+    const proc = running.get(id);
+    if (!proc || !unsent.delete(id)) return;
+    queued = queued.filter((q) => q.id !== id);
+    notStarted(id, proc, Object.assign(new Error('spawn ECANCELED'), { code: 'ECANCELED' }));
+  }
+
+  function startHelper() {
+    restartTimer = null;
+    const startedAt = Date.now();
+    let child: ChildProcess;
+    try {
+      // Its own environment holds nothing of ours (no secrets); jobs get theirs explicitly.
+      child = spawn(helperFile, helperArgs, { env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, stdio: ['pipe', 'pipe', 'inherit'] });
+    } catch (err) {
+      return helperDown(startedAt, err as Error);
+    }
+    newest = child;
+    let down = false;
+    const onDown = (err: Error | null, code: number | null = null, signal: NodeJS.Signals | null = null) => {
+      if (down) return;
+      down = true;
+      if (helper === child) helper = null;
+      helperDown(startedAt, err, code, signal);
+    };
+    // Node reports a failed start with 'error' and no 'exit'.
+    child.on('error', (err) => onDown(err));
+    child.on('exit', (code, signal) => onDown(null, code, signal));
+    if (!child.stdin || !child.stdout) return; // no pipes (EMFILE): 'error' follows
+    child.stdin.on('error', () => {}); // a dead helper is handled above
+    // Commands go to a helper once it says it is ready: one that cannot run
+    // (no pipes, a missing library, ...) never takes a job with it.
+    const ready = () => {
+      if (down) return;
+      helper = child;
+      for (const q of queued) child.stdin!.write(q.command);
+      queued = [];
+      unsent.clear();
+    };
+    child.stdout.on('data', eventReader((line) => onLine(line, ready), onData));
+  }
+
+  function helperDown(startedAt: number, err: Error | null, code: number | null = null, signal: NodeJS.Signals | null = null) {
+    if (closing) return;
+    quickDeaths = Date.now() - startedAt >= HEALTHY_MS ? 0 : quickDeaths + 1;
+    const delay = quickDeaths <= 1 ? 0 : Math.min(MAX_RESTART_DELAY_MS, RESTART_DELAY_MS * 2 ** (quickDeaths - 2));
+    const failedJobs = failSent();
+    log.error(`spawner ${err ? 'could not start' : 'exited'}; starting another${delay ? ` in ${delay} ms` : ''}`, {
+      ...(err ? { error: err.message } : { code, signal }),
+      failedJobs,
+      waitingJobs: unsent.size,
+    });
+    if (delay) restartTimer = setTimeout(startHelper, delay);
+    else startHelper();
+  }
+
+  startHelper();
 
   const launcher: Launcher = (file, args, { cwd, env, makeCwd }) => {
     const envEntries = Object.entries(env).map(([k, v]) => `${k}=${v}`);
     checkNoNul([file, cwd, ...args, ...envEntries]);
     const id = (nextId++).toString(36);
     const command = frame(['spawn', id, file, cwd, makeCwd ? '1' : '0', String(args.length), ...args, ...envEntries]);
-    const proc = new RemoteProcess(id, send, () => running.delete(id));
+    const proc = new RemoteProcess(id, (fields) => write(id, frame(fields)), () => running.delete(id), () => abandon(id));
     running.set(id, proc);
-    helper.stdin!.write(command);
+    if (!helper) unsent.add(id);
+    write(id, command);
     return proc;
   };
 
@@ -239,7 +331,10 @@ export async function startSpawner(log: Logger, want: SpawnerKind = 'auto'): Pro
     watching: () => running.size,
     async close() {
       closing = true;
-      helper.kill('SIGTERM');
+      if (restartTimer) clearTimeout(restartTimer);
+      newest?.kill('SIGTERM');
+      // Jobs still waiting for a helper will not get one.
+      for (const id of [...unsent]) abandon(id);
     },
   };
 }

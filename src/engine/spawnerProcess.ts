@@ -99,3 +99,4 @@ process.stdin.on('data', (chunk: Buffer) => {
 // The worker is gone: nothing more will be asked.
 process.stdin.on('end', () => process.exit(0));
 process.stdout.on('error', () => process.exit(0));
+emit('r\n');

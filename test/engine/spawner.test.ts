@@ -6,10 +6,11 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writ
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/logger.js';
+import { createLogger, type Logger } from '../../src/logger.js';
 import { startRun, type OutputChunk } from '../../src/engine/runner.js';
 import { startSpawner, type Spawner } from '../../src/engine/spawnerClient.js';
-import { childProcesses } from '../helpers/jobs.js';
+import { childProcesses, REPO_ROOT } from '../helpers/jobs.js';
+import { waitFor } from '../helpers/server.js';
 
 const collect = () => {
   const chunks: OutputChunk[] = [];
@@ -237,5 +238,90 @@ describe.each(['native', 'node'] as const)('spawner helper (%s)', (kind) => {
     expect(r.error).toContain('ERR_INVALID_ARG_VALUE');
     const e = await run(['true'], { env: { X: 'a\0b' } }).handle.done;
     expect(e.error).toContain('ERR_INVALID_ARG_VALUE');
+  });
+});
+
+// A helper that cannot run. The wrapper scripts below stand in for a broken
+// install (binary missing, or dying at once): faults that cannot be caused
+// with the real helper without breaking it for every other test running.
+describe('spawner helper that cannot start', () => {
+  const NATIVE = join(REPO_ROOT, 'dist/jobrunner-spawner');
+  let scratch: string;
+  beforeAll(() => {
+    scratch = mkdtempSync(join(tmpdir(), 'spawner-start-'));
+  });
+  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+  const capture = () => {
+    const lines: { msg: string; fields: Record<string, unknown> }[] = [];
+    const log: Logger = {
+      debug() {},
+      info() {},
+      warn() {},
+      error: (msg, fields = {}) => void lines.push({ msg, fields }),
+      scope: () => log,
+    };
+    return { lines, log };
+  };
+  const runOn = (spawner: Spawner, argv: string[]) => {
+    const out = collect();
+    const handle = startRun({ argv, cwd: '/tmp', env: {}, maxLogBytes: 1 << 20, killGraceMs: 500, launcher: spawner.launcher }, out.sink);
+    return { handle, out };
+  };
+
+  it('is restarted after growing delays while it dies at once; a job waiting for it runs on the first that starts', async () => {
+    const starts = join(scratch, 'starts');
+    const script = join(scratch, 'dies-four-times');
+    writeFileSync(script, `#!/bin/sh\nn=$(cat ${starts} 2>/dev/null || echo 0)\necho $((n + 1)) > ${starts}\n[ "$n" -ge 4 ] && exec ${NATIVE}\nexit 3\n`);
+    chmodSync(script, 0o755);
+    const { lines, log } = capture();
+    const spawner = await startSpawner(log, 'native', { command: [script] });
+    try {
+      const job = runOn(spawner, ['echo', 'hi']);
+      expect(await job.handle.done).toMatchObject({ outcome: 'success', exitCode: 0 });
+      expect(job.out.text('stdout')).toBe('hi\n');
+      expect(readFileSync(starts, 'utf8').trim()).toBe('5');
+      expect(lines.map((l) => l.msg)).toEqual([
+        'spawner exited; starting another',
+        'spawner exited; starting another in 100 ms',
+        'spawner exited; starting another in 200 ms',
+        'spawner exited; starting another in 400 ms',
+      ]);
+      // The job was never handed to a helper that was not ready.
+      expect(lines.map((l) => l.fields)).toEqual(Array(4).fill({ code: 3, signal: null, failedJobs: 0, waitingJobs: 1 }));
+    } finally {
+      await spawner.close();
+    }
+  });
+
+  it('does not take the service down when it is missing; waiting jobs can be canceled, and run once it is there', async () => {
+    const path = join(scratch, 'installed-later');
+    const { lines, log } = capture();
+    const spawner = await startSpawner(log, 'native', { command: [path] });
+    try {
+      const canceled = runOn(spawner, ['echo', 'never']);
+      await waitFor(() => lines.length >= 2);
+      expect(lines[0]).toMatchObject({ msg: 'spawner could not start; starting another', fields: { failedJobs: 0, waitingJobs: 1 } });
+      expect(lines[0]!.fields.error).toContain('ENOENT');
+      canceled.handle.cancel('canceled by the test');
+      expect(await canceled.handle.done).toMatchObject({ outcome: 'canceled', error: 'canceled by the test', exitCode: null });
+      expect(canceled.out.text('stdout')).toBe('');
+
+      const job = runOn(spawner, ['echo', 'after install']);
+      writeFileSync(path, `#!/bin/sh\nexec ${NATIVE}\n`, { mode: 0o755 });
+      expect(await job.handle.done).toMatchObject({ outcome: 'success', exitCode: 0 });
+      expect(job.out.text('stdout')).toBe('after install\n');
+      expect(spawner.watching()).toBe(0);
+    } finally {
+      await spawner.close();
+    }
+  });
+
+  it('ends the jobs still waiting for it when the spawner is closed', async () => {
+    const spawner = await startSpawner(capture().log, 'native', { command: [join(scratch, 'never-installed')] });
+    const job = runOn(spawner, ['echo', 'never']);
+    await spawner.close();
+    expect(await job.handle.done).toMatchObject({ outcome: 'failed', exitCode: null, error: 'spawn ECANCELED' });
+    expect(spawner.watching()).toBe(0);
   });
 });
