@@ -70,7 +70,7 @@ function main() {
   const args = process.argv.slice(2);
   const topAt = args.indexOf('--top');
   const top = topAt >= 0 ? Number(args[topAt + 1]) : 30;
-  const paths = args.filter((a, i) => a !== '--top' && i !== topAt + 1);
+  const paths = topAt < 0 ? args : args.filter((_a, i) => i !== topAt && i !== topAt + 1);
   const list = files(paths.length ? paths : ['.']);
   if (!list.length) throw new Error('no .cpuprofile files found');
   // Inclusive time of the service's own functions (dist/...): each sample counts once per distinct frame on its stack.
