@@ -121,6 +121,8 @@ function applySqlite(file: string, local: Migration[], log: (msg: string) => voi
   // instead of failing with SQLITE_BUSY.
   const db = new Database(file, { timeout: 10_000 });
   try {
+    // Only a new file takes it (a WAL database keeps the page size it was made with).
+    db.pragma('page_size = 16384');
     db.pragma('journal_mode = WAL');
     db.exec(SQLITE_TABLE);
     const rows = db.prepare(SELECT_ROWS);
