@@ -20,7 +20,8 @@
  *                            the job's group still holds them)
  *
  * Events, each a line, a data event followed by its bytes:
- *   r                        ready: sent once, first; commands sent before it may be lost
+ *   r                        ready: sent once, before any other event (the worker holds
+ *                            its commands until then, so a helper that cannot run takes none)
  *   s ID PID                 started
  *   e ID CODE                could not start (CODE is an errno name: ENOENT, EACCES, ...)
  *   d ID o|e LENGTH\n<bytes>  output
