@@ -199,10 +199,7 @@ export async function startSpawner(log: Logger, want: SpawnerKind = 'auto', opti
       (a === 'e' ? proc.stderr : proc.stdout).end();
       proc.settle();
     } else if (t === 'e') {
-      running.delete(id!);
-      proc.stdout.end();
-      proc.stderr.end();
-      proc.emit('error', Object.assign(new Error(`spawn ${a}`), { code: a }));
+      notStarted(id!, proc, Object.assign(new Error(`spawn ${a}`), { code: a }));
     } else if (t === 'x') {
       proc.exited = true;
       proc.settle();
@@ -217,11 +214,16 @@ export async function startSpawner(log: Logger, want: SpawnerKind = 'auto', opti
     if (output && !output.closed) output.emit('data', data);
   }
 
-  /** Ends a job that will not start, with 'error' (after the caller's turn: it may be inside the runner's stop). */
-  function notStarted(id: string, proc: RemoteProcess, error: Error) {
+  /** Forgets a job and ends its outputs. */
+  function drop(id: string, proc: RemoteProcess) {
     running.delete(id);
     proc.stdout.end();
     proc.stderr.end();
+  }
+
+  /** Ends a job that will not start, with 'error' (after the caller's turn: it may be inside the runner's stop). */
+  function notStarted(id: string, proc: RemoteProcess, error: Error) {
+    drop(id, proc);
     process.nextTick(() => proc.emit('error', error));
   }
 
@@ -235,9 +237,7 @@ export async function startSpawner(log: Logger, want: SpawnerKind = 'auto', opti
         notStarted(id, proc, new Error('the spawner helper exited before starting the job'));
         continue;
       }
-      running.delete(id);
-      proc.stdout.end();
-      proc.stderr.end();
+      drop(id, proc);
       if (proc.exited) continue;
       killProcessGroup(proc.pid, 'SIGKILL');
       proc.emit('exit', null, 'SIGKILL');

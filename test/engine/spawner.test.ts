@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger, type Logger } from '../../src/logger.js';
 import { startRun, type OutputChunk } from '../../src/engine/runner.js';
 import { startSpawner, type Spawner } from '../../src/engine/spawnerClient.js';
-import { childProcesses, REPO_ROOT } from '../helpers/jobs.js';
+import { childProcesses, REPO_ROOT, rssMiB } from '../helpers/jobs.js';
 import { waitFor } from '../helpers/server.js';
 
 const collect = () => {
@@ -19,8 +19,6 @@ const collect = () => {
 
 /** This process's spawner helpers (children running jobrunner-spawner or spawnerProcess). */
 const helperPids = () => childProcesses().filter((p) => /jobrunner-spawner|spawnerProcess/.test(p.cmdline)).map((p) => p.pid);
-
-const helperRssMb = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 
 const groupAlive = (pgid: number) => {
   try {
@@ -124,12 +122,12 @@ describe.each(['native', 'node'] as const)('spawner helper (%s)', (kind) => {
     const sink = { write: async (c: OutputChunk[]) => { await gate; for (const x of c) bytes += Buffer.byteLength(x.data); } };
     const total = 64 << 20;
     const [helper] = helperPids() as [number];
-    const rssBefore = helperRssMb(helper);
+    const rssBefore = rssMiB(helper).now;
     const handle = startRun({ argv: ['head', '-c', String(total), '/dev/zero'], cwd: '/tmp', env: {}, maxLogBytes: 256 << 20, killGraceMs: 500, launcher: spawner.launcher }, sink);
     const pid = (await handle.started)!;
     await new Promise((r) => setTimeout(r, 1000));
     expect(groupAlive(pid)).toBe(true); // still writing: blocked, not finished
-    expect(helperRssMb(helper) - rssBefore).toBeLessThan(16); // not the 64 MB
+    expect(rssMiB(helper).now - rssBefore).toBeLessThan(16); // not the 64 MB
     release();
     const r = await handle.done;
     expect(r).toMatchObject({ outcome: 'success', stdoutBytes: total });

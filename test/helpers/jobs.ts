@@ -1,7 +1,7 @@
 // Helpers for the jobs suites: submitting, waiting for states, reading the
 // process table, and running the real CLI server as a child process.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { restClient, tokenClient, waitFor, type TestServer } from './server.js';
@@ -116,6 +116,16 @@ function procInfo(pid: number): ProcInfo | null {
     return null;
   }
 }
+
+/** A process's resident set now and its peak since start or the last `resetPeakRss`, in MiB (from /proc). */
+export function rssMiB(pid: number): { now: number; peak: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)![1]) / 1024;
+  return { now: kb('VmRSS'), peak: kb('VmHWM') };
+}
+
+/** Starts a new peak-RSS window (Linux >= 4.0: "5" resets VmHWM to the current RSS). */
+export const resetPeakRss = (pid: number) => writeFileSync(`/proc/${pid}/clear_refs`, '5');
 
 /** The children of a process (of all its threads). */
 export function childProcesses(pid = process.pid): ProcInfo[] {

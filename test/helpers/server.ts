@@ -59,11 +59,10 @@ export function restClient(api: string): TestServer['request'] {
   };
 }
 
-export async function startServer(provider: Provider, env: Record<string, string> = {}): Promise<TestServer> {
-  const db = await createTestDatabase(provider);
-  const workspace = join(db.dataDir, 'workspace');
-  mkdirSync(workspace, { recursive: true });
-  const fullEnv: Record<string, string> = {
+/** A test server's environment on `db` (its workspace directory made), `env` on top. */
+export function testServerEnv(db: TestDatabase, env: Record<string, string> = {}): Record<string, string> {
+  mkdirSync(join(db.dataDir, 'workspace'), { recursive: true });
+  return {
     PORT: '0',
     HOST: '127.0.0.1',
     DATA_DIR: db.dataDir,
@@ -75,6 +74,11 @@ export async function startServer(provider: Provider, env: Record<string, string
     KILL_GRACE_SECONDS: '1',
     ...env,
   };
+}
+
+export async function startServer(provider: Provider, env: Record<string, string> = {}): Promise<TestServer> {
+  const db = await createTestDatabase(provider);
+  const fullEnv = testServerEnv(db, env);
   const config = loadConfig(fullEnv);
   const app = await buildApp(config, { log: createLogger(config.logLevel) });
   const url = await app.start();

@@ -3,25 +3,16 @@
 // far slower than the job still gets every chunk once, in order, through
 // the fall-back to the database when its live buffer overflows.
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { get as httpGet, type IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
-import { freePort, getLogs, spawnServer, submit, waitTerminal, type SpawnedServer } from '../helpers/jobs.js';
-import { ADMIN_EMAIL, ADMIN_PASSWORD, startServer, waitFor, type TestServer } from '../helpers/server.js';
+import { freePort, getLogs, resetPeakRss, rssMiB, spawnServer, submit, waitTerminal, type SpawnedServer } from '../helpers/jobs.js';
+import { ADMIN_EMAIL, ADMIN_PASSWORD, startServer, testServerEnv, waitFor, type TestServer } from '../helpers/server.js';
 import { JOB_LOG, track, withTimeout, wsClient, type Chunk, type WsClient } from '../helpers/ws.js';
 import { createLiveService, type LogChunk } from '../../src/services/live.js';
 import type { Database } from '../../src/db/client.js';
-
-/** The process's resident set now and at its peak since the last `resetPeak` (kB from /proc, in MiB). */
-function rssMiB(pid: number): { now: number; peak: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)![1]) / 1024;
-  return { now: kb('VmRSS'), peak: kb('VmHWM') };
-}
-/** Starts a new peak-RSS window (Linux >= 4.0: "5" resets VmHWM to the current RSS). */
-const resetPeak = (pid: number) => writeFileSync(`/proc/${pid}/clear_refs`, '5');
 
 // The real server (`src/main.ts serve`) in its own process, so the figure is
 // the server's own peak RSS as the kernel counts it, without the 200 clients'
@@ -33,17 +24,7 @@ describe('live output under load on sqlite, server in its own process', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase('sqlite');
-    mkdirSync(join(db.dataDir, 'workspace'), { recursive: true });
-    srv = await spawnServer({
-      PORT: String(await freePort()),
-      HOST: '127.0.0.1',
-      DATA_DIR: db.dataDir,
-      DATABASE_URL: db.url,
-      JWT_SECRET: 'load-test-secret-0123456789-abcdefghijkl',
-      ADMIN_EMAIL,
-      ADMIN_PASSWORD,
-      LOG_LEVEL: 'error',
-    });
+    srv = await spawnServer(testServerEnv(db, { PORT: String(await freePort()) }));
     token = await srv.token(ADMIN_EMAIL, ADMIN_PASSWORD);
   }, 90_000);
   afterAll(async () => {
@@ -86,7 +67,7 @@ describe('live output under load on sqlite, server in its own process', () => {
     for (const ws of stalled) ws.pause();
 
     const pid = srv.child.pid!;
-    resetPeak(pid);
+    resetPeakRss(pid);
     const before = rssMiB(pid).now;
     writeFileSync(gate, 'go');
     // Until the job ends, but well within the server's keep-alive (12 s), which drops sockets that take nothing.
