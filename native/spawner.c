@@ -8,29 +8,47 @@
  * job. src/engine/spawnerProcess.ts speaks the same protocol in Node, for
  * hosts where this was not built.
  *
- * Usage: jobrunner-spawner   (stdin: commands; stdout: events)
+ * Usage: jobrunner-spawner [--isolate [--hide DIR]... [--network none] [--group GID]]
+ *        (stdin: commands; stdout: events)
+ *
+ * With --isolate each job runs isolated (isolate.c, included below): its own
+ * PID and mount namespaces, a per-job cgroup holding every descendant, a uid
+ * of its own when we are root (a user namespace when we are not), the DIRs
+ * hidden, a private /tmp, resource limits, no new privileges, no inherited fds.
  *
  * Commands, one frame each: a 4-byte little-endian payload length, then
  * NUL-terminated strings:
- *   spawn ID FILE CWD MAKE_CWD ARGC ARG... NAME=value...
- *                            MAKE_CWD is "1" to create CWD first
+ *   spawn ID FILE CWD MAKE_CWD ROOT CGROUP UID GID MEM PIDS CPU NOFILE FSIZE ARGC ARG... NAME=value...
+ *                            CWD lies in ROOT (an absolute directory): it is opened beneath
+ *                            ROOT at start, so a symlink swapped in cannot lead elsewhere;
+ *                            MAKE_CWD is "1" to create CWD first (owned by UID:GID).
+ *                            CGROUP names the job's cgroup; UID and GID are "-" to keep ours;
+ *                            limits are "-" for none: MEM and FSIZE in bytes, CPU in seconds.
+ *                            Without --isolate, ROOT to FSIZE are ignored.
  *   pause ID o|e             stop reading that output (the job blocks once its pipe is full)
  *   resume ID o|e
  *   close ID                 stop reading and close both outputs (a process that escaped
  *                            the job's group still holds them)
  *
  * Events, each a line, a data event followed by its bytes:
- *   r                        ready: sent once, before any other event (the worker holds
- *                            its commands until then, so a helper that cannot run takes none)
+ *   r LEVEL FEATURES MISSING CGROUP  ready: sent once, before any other event (the worker
+ *                            holds its commands until then, so a helper that cannot run takes none).
+ *                            LEVEL is off, full (own uids), reduced (user namespace) or none
+ *                            (isolation asked for but impossible: every spawn fails with EPERM);
+ *                            FEATURES and MISSING are comma-separated words, "-" for none;
+ *                            CGROUP is the directory of job cgroups (each has cgroup.kill), or "-"
  *   s ID PID                 started
  *   e ID CODE                could not start (CODE is an errno name: ENOENT, EACCES, ...)
  *   d ID o|e LENGTH\n<bytes>  output
  *   c ID o|e                 that output reached its end
- *   x ID CODE SIGNAL GONE    exited; CODE or SIGNAL is "-"; GONE is 1 when nothing of its
- *                            process group was left, 0 when leftovers were sent SIGKILL
+ *   x ID CODE SIGNAL GONE LIMIT  exited; CODE or SIGNAL is "-"; GONE is 1 when nothing of its
+ *                            process group was left, 0 when leftovers were sent SIGKILL;
+ *                            LIMIT is the limit it ran into (memory, pids, cpu) or "-"
  * A job's events come in this order: s, then d and c in the order its
  * outputs were read, with x anywhere after s; after a close command nothing
- * more of its output. The helper exits when stdin closes (the worker is gone).
+ * more of its output. The helper exits when stdin closes (the worker is gone),
+ * killing its isolated jobs first; if it dies, their inits die with it
+ * (PR_SET_PDEATHSIG) and take their namespaces down.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -49,6 +67,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "isolate.h"
 
 #define MAX_FRAME (64u << 20)   /* far above what the API accepts for a command and environment */
 #define ID_MAX 63
@@ -61,6 +80,7 @@ struct job {
   int fd[2];      /* read ends of its stdout and stderr pipes; -1 once closed */
   int paused[2];
   int exited;
+  struct iso_job *iso; /* isolated: its init is pid */
 };
 
 static struct job **jobs;
@@ -102,6 +122,7 @@ static void flush_out(void) {
     if (w < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) break;
+      iso_kill_all();
       exit(0);
     }
     at += (size_t)w;
@@ -248,37 +269,52 @@ static void fail(const char *id, int e) {
   putf("e %s %s\n", id, errno_name(e));
 }
 
+/* "-" or a number (the spawn command's limits and ids). */
+static long long num(const char *field) {
+  return strcmp(field, "-") == 0 ? -1 : strtoll(field, NULL, 10);
+}
+
+static __attribute__((noreturn)) void malformed(void) {
+  fprintf(stderr, "jobrunner-spawner: malformed spawn command\n");
+  exit(1);
+}
+
+enum { F_ID = 1, F_FILE, F_CWD, F_MAKE_CWD, F_ROOT, F_CGROUP, F_UID, F_GID, F_MEM, F_PIDS, F_CPU, F_NOFILE, F_FSIZE, F_ARGC, F_ARGS };
+
 static void spawn_job(char **f, size_t nfields) {
-  if (nfields < 6 || strlen(f[1]) > ID_MAX || strpbrk(f[1], " \n")) {
-    fprintf(stderr, "jobrunner-spawner: malformed spawn command\n");
-    exit(1);
-  }
-  const char *id = f[1], *file = f[2], *cwd = f[3];
-  int make_cwd = strcmp(f[4], "1") == 0;
-  size_t argc = strtoul(f[5], NULL, 10);
-  if (6 + argc > nfields) {
-    fprintf(stderr, "jobrunner-spawner: malformed spawn command\n");
-    exit(1);
-  }
+  if (nfields < F_ARGS || strlen(f[F_ID]) > ID_MAX || strpbrk(f[F_ID], " \n") || strchr(f[F_CGROUP], '/') || f[F_CGROUP][0] == '.') malformed();
+  const char *id = f[F_ID], *file = f[F_FILE], *cwd = f[F_CWD];
+  struct iso_spec sp = {
+    .root = f[F_ROOT], .cwd = cwd, .make_cwd = strcmp(f[F_MAKE_CWD], "1") == 0, .cgroup = f[F_CGROUP],
+    .uid = num(f[F_UID]), .gid = num(f[F_GID]), .mem = num(f[F_MEM]), .pids = num(f[F_PIDS]), .cpu = num(f[F_CPU]),
+    .nofile = num(f[F_NOFILE]), .fsize = num(f[F_FSIZE]),
+  };
+  size_t argc = strtoul(f[F_ARGC], NULL, 10);
+  if (F_ARGS + argc > nfields) malformed();
   /* argv[0] is the program as given, like Node's spawn(file, args). The
      shell's argv is made here too: the vfork child must not allocate. */
   char **argv = malloc((argc + 2) * sizeof *argv);
   char **sh_argv = malloc((argc + 3) * sizeof *sh_argv);
   if (!argv || !sh_argv) die("malloc");
   argv[0] = (char *)file;
-  for (size_t i = 0; i < argc; i++) argv[i + 1] = f[6 + i];
+  for (size_t i = 0; i < argc; i++) argv[i + 1] = f[F_ARGS + i];
   argv[argc + 1] = NULL;
   char program[PATH_MAX];
   sh_argv[0] = "/bin/sh";
   sh_argv[1] = program;
   memcpy(sh_argv + 2, argv + 1, (argc + 1) * sizeof *argv);
-  char **envp = f + 6 + argc; /* the rest; f is NULL-terminated */
+  char **envp = f + F_ARGS + argc; /* the rest; f is NULL-terminated */
 
   int rc = 0, po[2] = { -1, -1 }, pe[2] = { -1, -1 };
-  if (make_cwd && mkdir_p(cwd, 0750) < 0) rc = errno;
-  if (!rc) rc = resolve_program(file, envp, cwd, program, sizeof program);
-  if (!rc && (pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0)) rc = errno;
-  pid_t pid = rc ? -1 : spawn_child(program, argv, sh_argv, envp, cwd, po[1], pe[1], &rc);
+  struct iso_job *iso = NULL;
+  pid_t pid = -1;
+  if (pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0) rc = errno;
+  else if (iso_enabled()) pid = iso_spawn(&sp, file, argv, envp, po[1], pe[1], &rc, &iso);
+  else {
+    if (sp.make_cwd && mkdir_p(cwd, 0750) < 0) rc = errno;
+    if (!rc) rc = resolve_program(file, envp, cwd, program, sizeof program);
+    if (!rc) pid = spawn_child(program, argv, sh_argv, envp, cwd, po[1], pe[1], &rc);
+  }
   /* The child holds its own copies of the write ends. */
   if (po[1] >= 0) close(po[1]);
   if (pe[1] >= 0) close(pe[1]);
@@ -293,6 +329,7 @@ static void spawn_job(char **f, size_t nfields) {
   struct job *j = calloc(1, sizeof *j);
   if (!j) die("calloc");
   j->pid = pid;
+  j->iso = iso;
   snprintf(j->id, sizeof j->id, "%s", id);
   j->fd[0] = po[0];
   j->fd[1] = pe[0];
@@ -341,12 +378,21 @@ static void reap(void) {
       struct job *j = jobs[i];
       if (j->pid != pid || j->exited) continue;
       char code[16] = "-", sig[16] = "-";
+      const char *limit = NULL;
+      int gone;
+      if (j->iso) {
+        /* Its init: the namespace died with it, and the cgroup is killed. */
+        status = iso_finished(j->iso, status, &limit);
+        j->iso = NULL;
+        gone = 1;
+      } else {
+        /* Leftover background children would keep the job's output open and
+           outlive it; the worker goes on killing the group until it is gone. */
+        gone = kill(-pid, SIGKILL) < 0 && errno == ESRCH;
+      }
       if (WIFEXITED(status)) snprintf(code, sizeof code, "%d", WEXITSTATUS(status));
       else if (WIFSIGNALED(status)) snprintf(sig, sizeof sig, "%d", WTERMSIG(status));
-      /* Leftover background children would keep the job's output open and
-         outlive it; the worker goes on killing the group until it is gone. */
-      int gone = kill(-pid, SIGKILL) < 0 && errno == ESRCH;
-      putf("x %s %s %s %d\n", j->id, code, sig, gone);
+      putf("x %s %s %s %d %s\n", j->id, code, sig, gone, limit ? limit : "-");
       j->exited = 1;
       forget_if_done(j);
       break;
@@ -355,9 +401,8 @@ static void reap(void) {
 }
 
 int main(int argc, char **argv) {
-  (void)argv;
-  if (argc != 1) {
-    fprintf(stderr, "usage: jobrunner-spawner (commands on stdin, events on stdout)\n");
+  if (iso_setup(argc - 1, argv + 1) < 0) {
+    fprintf(stderr, "usage: jobrunner-spawner [--isolate [--hide DIR]... [--network none] [--group GID]] (commands on stdin, events on stdout)\n");
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);
@@ -372,7 +417,9 @@ int main(int argc, char **argv) {
   int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
   if (sfd < 0) die("signalfd");
   fcntl(STDOUT_FILENO, F_SETFL, fcntl(STDOUT_FILENO, F_GETFL) | O_NONBLOCK);
-  putf("r\n");
+  char ready[1200];
+  iso_ready_line(ready, sizeof ready);
+  put(ready, strlen(ready));
 
   size_t cap = 1 << 16, have = 0;
   char *buf = malloc(cap);
@@ -403,7 +450,7 @@ int main(int argc, char **argv) {
             fds[n++] = (struct pollfd){ .fd = jobs[i]->fd[s], .events = POLLIN };
           }
     }
-    if (poll(fds, n, -1) < 0) {
+    if (poll(fds, n, iso_timeout()) < 0) {
       if (errno == EINTR) continue;
       die("poll");
     }
@@ -412,6 +459,7 @@ int main(int argc, char **argv) {
       while (read(sfd, &si, sizeof si) == sizeof si) {}
       reap();
     }
+    iso_sweep();
     /* Outputs before commands: a close command may free a job polled here. */
     for (size_t i = 3; i < n; i++)
       if (fds[i].revents && who[i].job->fd[who[i].s] == fds[i].fd) read_output(who[i].job, who[i].s);
@@ -422,7 +470,11 @@ int main(int argc, char **argv) {
       }
       ssize_t r = read(STDIN_FILENO, buf + have, cap - have);
       if (r < 0 && errno != EINTR && errno != EAGAIN) die("read");
-      if (r == 0) exit(0); /* the worker is gone: nothing more will be asked */
+      if (r == 0) {
+        /* The worker is gone: nothing more will be asked, and no job runs unsupervised. */
+        iso_kill_all();
+        exit(0);
+      }
       if (r > 0) have += (size_t)r;
       size_t at = 0;
       while (have - at >= 4) {

@@ -1,14 +1,15 @@
-// Builds the native spawner helper (native/spawner.c -> dist/jobrunner-spawner)
+// Builds the native spawner helper (native/*.c -> dist/jobrunner-spawner)
 // with the system C compiler; run by `npm install` (prepare) and before the
 // tests. Without a compiler the service still works: it falls back to the
 // Node spawner (slower job starts) and says so at start-up.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const source = join(root, 'native', 'spawner.c');
+const native = join(root, 'native');
+const sources = readdirSync(native).filter((f) => f.endsWith('.c')).map((f) => join(native, f));
 const target = join(root, 'dist', 'jobrunner-spawner');
 
 const mtime = (p) => {
@@ -21,12 +22,13 @@ const mtime = (p) => {
 
 if (process.platform !== 'linux') {
   console.warn('jobrunner: the native spawner is built for Linux only; the Node spawner will be used.');
-} else if (mtime(target) < mtime(source)) {
+} else if (mtime(target) < Math.max(...readdirSync(native).map((f) => mtime(join(native, f))))) {
   mkdirSync(dirname(target), { recursive: true });
   const cc = process.env.CC || 'cc';
   const building = `${target}.building`;
   try {
-    execFileSync(cc, ['-O2', '-Wall', '-Wextra', '-std=c11', '-o', building, source], { stdio: 'inherit' });
+    // Paths are bounded (PATH_MAX); a truncated one names nothing and fails like any other.
+    execFileSync(cc, ['-O2', '-Wall', '-Wextra', '-Wno-format-truncation', '-std=c11', '-o', building, ...sources], { stdio: 'inherit' });
     renameSync(building, target);
   } catch (err) {
     // A helper built from older source may not speak the client's protocol: never leave it in place.

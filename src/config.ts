@@ -27,7 +27,35 @@ export interface Config {
   readonly heartbeatMs: number;
   /** Which helper starts jobs: the native one when built (auto), or the one named. */
   readonly spawner: 'auto' | 'native' | 'node';
+  /** 'on' unless an administrator turned it off explicitly (JOB_ISOLATION=off). */
+  readonly jobIsolation: 'on' | 'off';
+  /** 'host': the host's network (backing services refused); 'none': loopback only. */
+  readonly jobNetwork: 'host' | 'none';
+  /** Uids (and gids) jobs run as when the server may switch identity: one per user, from this range. */
+  readonly jobUids: { readonly first: number; readonly last: number };
+  /** A supplementary group every job gets (shared workspaces), or null. */
+  readonly jobGroup: number | null;
+  /** Per-job resource limits: what a job gets when it asks for nothing, and the most it may ask for (null: unlimited). */
+  readonly jobLimits: { readonly defaults: ResourceLimits; readonly ceilings: ResourceLimits };
 }
+
+/** Per-job resource limits; null is unlimited. */
+export interface ResourceLimits {
+  readonly memoryMb: number | null;
+  readonly pids: number | null;
+  readonly cpuSeconds: number | null;
+  readonly openFiles: number | null;
+  readonly fileSizeMb: number | null;
+}
+
+/** Each limit: its environment variable stem, REST field, default and the widest range any value may take. */
+export const RESOURCE_LIMITS = {
+  memoryMb: { env: 'JOB_MEMORY_MB', field: 'memory_mb', def: 4096, min: 16, max: 1024 * 1024 },
+  pids: { env: 'JOB_PIDS', field: 'pids', def: 1024, min: 8, max: 4_194_304 },
+  cpuSeconds: { env: 'JOB_CPU_SECONDS', field: 'cpu_seconds', def: null, min: 1, max: 365 * 86400 },
+  openFiles: { env: 'JOB_OPEN_FILES', field: 'open_files', def: 4096, min: 16, max: 1024 * 1024 },
+  fileSizeMb: { env: 'JOB_FILE_SIZE_MB', field: 'file_size_mb', def: null, min: 1, max: 16 * 1024 * 1024 },
+} as const satisfies Record<keyof ResourceLimits, { env: string; field: string; def: number | null; min: number; max: number }>;
 
 export const DEFAULT_ADMIN_PASSWORD = 'ChangeMe123!';
 
@@ -64,6 +92,41 @@ function database(env: Env, dataDir: string): Config['database'] {
   throw new ConfigError('DATABASE_URL must start with postgresql://, postgres:// or file: (got another scheme)');
 }
 
+/** An optional limit: unset keeps `def`, "unlimited" (or 0) is null. */
+function limit(env: Env, name: string, def: number | null, min: number, max: number): number | null {
+  const raw = env[name]?.trim();
+  if (raw === undefined || raw === '') return def;
+  if (raw === 'unlimited' || raw === '0') return null;
+  return int(env, name, 0, min, max);
+}
+
+function jobLimits(env: Env): Config['jobLimits'] {
+  const defaults: Record<string, number | null> = {};
+  const ceilings: Record<string, number | null> = {};
+  for (const [key, spec] of Object.entries(RESOURCE_LIMITS)) {
+    const ceiling = limit(env, `${spec.env}_MAX`, null, spec.min, spec.max);
+    const def = limit(env, spec.env, spec.def === null ? null : Math.min(spec.def, ceiling ?? spec.def), spec.min, spec.max);
+    if (ceiling !== null && (def === null || def > ceiling)) {
+      throw new ConfigError(`${spec.env} (${def ?? 'unlimited'}) must not exceed ${spec.env}_MAX (${ceiling})`);
+    }
+    defaults[key] = def;
+    ceilings[key] = ceiling;
+  }
+  return Object.freeze({ defaults: Object.freeze(defaults) as unknown as ResourceLimits, ceilings: Object.freeze(ceilings) as unknown as ResourceLimits });
+}
+
+function uidRange(env: Env): Config['jobUids'] {
+  const raw = str(env, 'JOB_UID_RANGE', '1000000000-1999999999').trim();
+  const m = /^(\d+)-(\d+)$/.exec(raw);
+  const first = m ? Number(m[1]) : NaN;
+  const last = m ? Number(m[2]) : NaN;
+  // Below 1000 are system accounts; at 2^31 some tools read uids as signed.
+  if (!m || first < 1000 || last >= 2 ** 31 - 1 || last - first < 65535) {
+    throw new ConfigError(`JOB_UID_RANGE must be FIRST-LAST with 1000 <= FIRST, LAST < 2147483647 and at least 65536 ids (got ${JSON.stringify(raw)})`);
+  }
+  return Object.freeze({ first, last });
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const dataDir = resolve(str(env, 'DATA_DIR', './data'));
   const prefix = str(env, 'API_PREFIX', '/api/v1');
@@ -82,6 +145,11 @@ export function loadConfig(env: Env = process.env): Config {
   if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) throw new ConfigError('LOG_LEVEL must be one of debug, info, warn, error');
   const spawner = str(env, 'SPAWNER', 'auto');
   if (!['auto', 'native', 'node'].includes(spawner)) throw new ConfigError('SPAWNER must be one of auto, native, node');
+  const isolation = str(env, 'JOB_ISOLATION', 'on');
+  if (!['on', 'off'].includes(isolation)) throw new ConfigError('JOB_ISOLATION must be on or off');
+  const network = str(env, 'JOB_NETWORK', 'host');
+  if (!['host', 'none'].includes(network)) throw new ConfigError('JOB_NETWORK must be host or none');
+  const jobGroup = env.JOB_GROUP ? int(env, 'JOB_GROUP', 0, 1, 2 ** 31 - 2) : null;
   const roots = str(env, 'JOBS_ALLOWED_ROOTS', join(dataDir, 'workspace')).split(',').map((s) => s.trim()).filter(Boolean);
   for (const r of roots) {
     if (!isAbsolute(r)) throw new ConfigError(`JOBS_ALLOWED_ROOTS must be a comma-separated list of absolute paths (got ${JSON.stringify(r)})`);
@@ -108,5 +176,10 @@ export function loadConfig(env: Env = process.env): Config {
     shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_SECONDS', 30, 0, 86400) * 1000,
     heartbeatMs: int(env, 'HEARTBEAT_SECONDS', 10, 1, 3600) * 1000,
     spawner: spawner as Config['spawner'],
+    jobIsolation: isolation as Config['jobIsolation'],
+    jobNetwork: network as Config['jobNetwork'],
+    jobUids: uidRange(env),
+    jobGroup,
+    jobLimits: jobLimits(env),
   });
 }

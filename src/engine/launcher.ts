@@ -5,11 +5,16 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import type { EventEmitter } from 'node:events';
+import type { ResourceLimits } from '../config.js';
+
+/** A limit a job ran into, as the spawner helper saw it in the job's cgroup. */
+export type LimitHit = 'memory' | 'pids' | 'cpu';
 
 /**
  * Emits 'spawn' once `pid` is known, 'error' when it could not start, then
- * 'exit' (code, signal, groupGone?): groupGone is true when the launcher saw
- * nothing left of the process group, so the runner need not look again.
+ * 'exit' (code, signal, groupGone?, limit?): groupGone is true when the
+ * launcher saw nothing left of the process group, so the runner need not look
+ * again; limit names a resource limit the job ran into.
  */
 export interface LaunchedProcess extends EventEmitter {
   readonly pid: number | undefined;
@@ -36,6 +41,19 @@ export interface LaunchOptions {
   env: Record<string, string>;
   /** Create cwd first (a job's own run directory). */
   makeCwd?: boolean;
+  /** Run it isolated (only the native spawner can). */
+  isolation?: LaunchIsolation;
+}
+
+export interface LaunchIsolation {
+  /** cwd is opened beneath this directory at start, so a symlink swapped in cannot lead elsewhere. */
+  root: string;
+  /** Its cgroup's name: job id and attempt. */
+  cgroup: string;
+  /** The identity it runs as when the helper may switch uids. */
+  uid: number;
+  gid: number;
+  limits: ResourceLimits;
 }
 
 export type Launcher = (file: string, args: string[], options: LaunchOptions) => LaunchedProcess;

@@ -3,7 +3,7 @@
 // Knows nothing about databases, GraphQL or HTTP.
 
 import { StringDecoder } from 'node:string_decoder';
-import { directLauncher, type LaunchedProcess, type Launcher, type OutputStream } from './launcher.js';
+import { directLauncher, type LaunchedProcess, type Launcher, type LaunchIsolation, type LimitHit, type OutputStream } from './launcher.js';
 
 export type Stream = 'stdout' | 'stderr';
 export interface OutputChunk { stream: Stream; data: string }
@@ -18,6 +18,8 @@ export interface RunSpec {
   killGraceMs?: number;
   /** Who forks the process (default: this process). */
   launcher?: Launcher;
+  /** Run it isolated, within these limits (the launcher must be the native spawner's). */
+  isolation?: LaunchIsolation;
 }
 export interface OutputSink { write(chunks: OutputChunk[]): Promise<void> }
 export interface RunResult {
@@ -46,9 +48,22 @@ const GROUP_GONE_MAX_MS = 10_000;
 // A process that escaped the group (setsid) may still hold our pipes open.
 const PIPE_LINGER_MS = 2_000;
 
-/** Minimal environment: the server's own variables (secrets!) never reach a job. */
-export function childEnv(jobEnv: Record<string, string>): Record<string, string> {
-  return { PATH: SAFE_PATH, HOME: process.env.HOME || '/', LANG: 'C.UTF-8', ...jobEnv };
+/**
+ * Minimal environment: the server's own variables (secrets!) never reach a
+ * job. An isolated job's home is its private /tmp: the server's is not its own.
+ */
+export function childEnv(jobEnv: Record<string, string>, isolated = false): Record<string, string> {
+  return { PATH: SAFE_PATH, HOME: isolated ? '/tmp' : process.env.HOME || '/', LANG: 'C.UTF-8', ...jobEnv };
+}
+
+/** Why a job that ran into a limit ended, naming the limit and its value; null when it did not. */
+function limitError(hit: LimitHit | null, signal: NodeJS.Signals | null, iso: LaunchIsolation | undefined): string | null {
+  const l = iso?.limits;
+  if (hit === 'memory') return `memory limit reached (${l?.memoryMb} MB)`;
+  if (hit === 'cpu' || signal === 'SIGXCPU') return `cpu limit reached (${l?.cpuSeconds} s of CPU time)`;
+  if (hit === 'pids') return `process limit reached (${l?.pids} processes): some could not be started`;
+  if (signal === 'SIGXFSZ') return `file size limit reached (${l?.fileSizeMb} MB per file)`;
+  return null;
 }
 
 /**
@@ -176,7 +191,12 @@ export function startRun(spec: RunSpec, sink: OutputSink): RunHandle {
   let child: LaunchedProcess;
   try {
     // Own process group (the launcher detaches it), so the whole tree can be signalled at once.
-    child = (spec.launcher ?? directLauncher)(spec.argv[0]!, spec.argv.slice(1), { cwd: spec.cwd, makeCwd: spec.makeCwd, env: childEnv(spec.env) });
+    child = (spec.launcher ?? directLauncher)(spec.argv[0]!, spec.argv.slice(1), {
+      cwd: spec.cwd,
+      makeCwd: spec.makeCwd,
+      env: childEnv(spec.env, !!spec.isolation),
+      isolation: spec.isolation,
+    });
   } catch (err) {
     // Invalid arguments (empty program, NUL in env, ...) throw synchronously.
     resolveDone(result(null, null, 'failed', `spawn ${(err as NodeJS.ErrnoException).code ?? 'failed'}`));
@@ -194,7 +214,7 @@ export function startRun(spec: RunSpec, sink: OutputSink): RunHandle {
 
   const pipes: Record<Stream, OutputStream> = { stdout: child.stdout!, stderr: child.stderr! };
   const open = new Set<Stream>(['stdout', 'stderr']);
-  let exited: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+  let exited: { code: number | null; signal: NodeJS.Signals | null; limit: LimitHit | null } | null = null;
   let groupGone = false;
   let finished = false;
   let stopping: { outcome: 'failed' | 'canceled'; error: string } | null = null;
@@ -243,8 +263,8 @@ export function startRun(spec: RunSpec, sink: OutputSink): RunHandle {
     else resolveDone(result(null, null, 'failed', err.code ? `spawn ${err.code}` : err.message));
   });
 
-  child.on('exit', (code: number | null, signal: NodeJS.Signals | null, groupGone?: boolean) => {
-    exited = { code, signal };
+  child.on('exit', (code: number | null, signal: NodeJS.Signals | null, groupGone?: boolean, limit?: LimitHit | null) => {
+    exited = { code, signal, limit: limit ?? null };
     clearTimeout(timeoutTimer);
     clearTimeout(killTimer);
     void reapGroup(child.pid!, groupGone === true);
@@ -272,8 +292,11 @@ export function startRun(spec: RunSpec, sink: OutputSink): RunHandle {
     finished = true;
     clearTimeout(lingerTimer);
     await drainSink();
-    const { code, signal } = exited;
+    const { code, signal, limit } = exited;
+    const overLimit = limitError(limit, signal, spec.isolation);
     if (stopping) resolveDone(result(code, signal, stopping.outcome, stopping.error));
+    // A job that could not start some processes but still succeeded stands, with a note.
+    else if (overLimit) resolveDone(result(code, signal, limit === 'pids' && code === 0 ? 'success' : 'failed', overLimit));
     else if (signal) resolveDone(result(code, signal, 'failed', `killed by signal ${signal}`));
     else resolveDone(result(code, signal, code === 0 ? 'success' : 'failed', null));
   }

@@ -5,11 +5,12 @@
 // events (and every job's output) on its stdout.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { accessSync, constants as fsConstants } from 'node:fs';
+import { accessSync, constants as fsConstants, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../logger.js';
-import type { LaunchedProcess, Launcher, OutputStream } from './launcher.js';
+import { describeIsolation, type HelperIsolation, type IsolationReport } from './isolation.js';
+import type { LaunchedProcess, Launcher, LaunchIsolation, OutputStream } from './launcher.js';
 import { killProcessGroup } from './runner.js';
 
 export type SpawnerKind = 'auto' | 'native' | 'node';
@@ -17,6 +18,8 @@ export type SpawnerKind = 'auto' | 'native' | 'node';
 export interface Spawner {
   /** Which helper runs: 'native' or 'node'. */
   readonly kind: 'native' | 'node';
+  /** What isolation its jobs get (as the helper found the host when it started); network is the caller's to fill in. */
+  readonly isolation: Omit<IsolationReport, 'network'>;
   launcher: Launcher;
   /** Jobs started through it that have not both exited and closed their outputs. */
   watching(): number;
@@ -56,6 +59,8 @@ class RemoteOutput extends EventEmitter implements OutputStream {
 
 class RemoteProcess extends EventEmitter implements LaunchedProcess {
   pid: number | undefined;
+  /** Its cgroup, when it runs isolated. */
+  cgroup: string | null = null;
   exited = false;
   readonly stdout: RemoteOutput;
   readonly stderr: RemoteOutput;
@@ -106,6 +111,15 @@ const signalNames = new Map(Object.entries(constants.signals).map(([name, n]) =>
 // The native helper's MAX_FRAME. Far above what execve() takes (E2BIG past a
 // few MB of arguments and environment), and what any spawn command may hold.
 const MAX_COMMAND_BYTES = 64 << 20;
+
+/** Kills every process of a cgroup (v2 cgroup.kill); it may be gone already. */
+function killCgroup(dir: string) {
+  try {
+    writeFileSync(`${dir}/cgroup.kill`, '1');
+  } catch {
+    // Gone with its processes.
+  }
+}
 
 /** One command frame: a 4-byte little-endian length, then NUL-terminated fields. */
 function frame(fields: string[]): Buffer {
@@ -163,6 +177,27 @@ function eventReader(onLine: (line: string) => void, onData: (id: string, stream
 export interface SpawnerOptions {
   /** The helper's command line instead of the built-in one (tests run helpers that fail to start). */
   command?: [string, ...string[]];
+  /** Jobs run isolated: these directories hidden from them, this network, this extra group. */
+  isolation?: HelperIsolation | null;
+}
+
+/** Arguments of the native helper for this isolation. */
+function isolationArgs(iso: HelperIsolation): string[] {
+  return [
+    '--isolate',
+    ...iso.hide.flatMap((dir) => ['--hide', dir]),
+    ...(iso.network === 'none' ? ['--network', 'none'] : []),
+    ...(iso.group !== null ? ['--group', String(iso.group)] : []),
+  ];
+}
+
+/** The spawn command's isolation fields: ROOT CGROUP UID GID MEM PIDS CPU NOFILE FSIZE. */
+function isolationFields(cwd: string, iso: LaunchIsolation | undefined): string[] {
+  if (!iso) return [cwd, '-', '-', '-', '-', '-', '-', '-', '-'];
+  const n = (v: number | null, scale = 1) => (v === null ? '-' : String(v * scale));
+  const { memoryMb, pids, cpuSeconds, openFiles, fileSizeMb } = iso.limits;
+  const MB = 1024 * 1024;
+  return [iso.root, iso.cgroup, String(iso.uid), String(iso.gid), n(memoryMb, MB), n(pids), n(cpuSeconds), n(openFiles), n(fileSizeMb, MB)];
 }
 
 // A helper that dies soon after starting is restarted after a growing delay,
@@ -172,6 +207,9 @@ const MAX_RESTART_DELAY_MS = 5_000;
 /** A helper that ran this long before dying is restarted at once. */
 const HEALTHY_MS = 10_000;
 
+// How long start-up waits for the first helper to say what isolation it has.
+const FIRST_READY_MS = 10_000;
+
 export async function startSpawner(log: Logger, want: SpawnerKind = 'auto', options: SpawnerOptions = {}): Promise<Spawner> {
   const built = nativeBuilt();
   const kind = want === 'node' || (want === 'auto' && !built) ? 'node' : 'native';
@@ -180,16 +218,32 @@ export async function startSpawner(log: Logger, want: SpawnerKind = 'auto', opti
   const [helperFile, ...helperArgs] =
     options.command ??
     (kind === 'native'
-      ? [NATIVE]
+      ? [NATIVE, ...(options.isolation ? isolationArgs(options.isolation) : [])]
       : [process.execPath, ...(fromSource ? ['--import', 'tsx'] : []), here.replace(/spawnerClient\.(ts|js)$/, 'spawnerProcess.$1')]);
 
   const running = new Map<string, RemoteProcess>();
   let nextId = 0;
   let closing = false;
+  // What the first ready helper reported; every later one runs on the same host.
+  let isolation: Omit<IsolationReport, 'network'> | null = null;
+  let cgroupRoot: string | null = null;
+  let firstReady!: () => void;
+  const firstReport = new Promise<void>((resolve) => (firstReady = resolve));
+
+  function onReady(fields: string[]) {
+    const [level = 'off', features = '-', missing = '-', cgroups = '-'] = fields;
+    if (isolation) return;
+    isolation = describeIsolation(options.isolation ? level : 'off', !!options.isolation, kind, features, missing);
+    cgroupRoot = cgroups === '-' ? null : cgroups;
+    firstReady();
+  }
 
   function onLine(line: string, ready: () => void) {
-    const [t, id, a, b, c] = line.split(' ');
-    if (t === 'r') return ready();
+    const [t, id, a, b, c, d] = line.split(' ');
+    if (t === 'r') {
+      onReady(line.split(' ').slice(1));
+      return ready();
+    }
     const proc = running.get(id!);
     if (!proc) return;
     if (t === 's') {
@@ -203,7 +257,7 @@ export async function startSpawner(log: Logger, want: SpawnerKind = 'auto', opti
     } else if (t === 'x') {
       proc.exited = true;
       proc.settle();
-      proc.emit('exit', a === '-' ? null : Number(a), b === '-' ? null : (signalNames.get(b!) ?? null), c === '1');
+      proc.emit('exit', a === '-' ? null : Number(a), b === '-' ? null : (signalNames.get(b!) ?? null), c === '1', d && d !== '-' ? d : null);
     }
   }
 
@@ -239,7 +293,9 @@ export async function startSpawner(log: Logger, want: SpawnerKind = 'auto', opti
       }
       drop(id, proc);
       if (proc.exited) continue;
+      // Its init dies with the helper and takes the namespace along; the cgroup makes sure.
       killProcessGroup(proc.pid, 'SIGKILL');
+      if (proc.cgroup && cgroupRoot) killCgroup(`${cgroupRoot}/${proc.cgroup}`);
       proc.emit('exit', null, 'SIGKILL');
     }
     return n;
@@ -312,14 +368,27 @@ export async function startSpawner(log: Logger, want: SpawnerKind = 'auto', opti
   }
 
   startHelper();
+  // A helper that cannot start at all is retried in the background; start-up goes on without its report.
+  await Promise.race([firstReport, new Promise((resolve) => setTimeout(resolve, FIRST_READY_MS).unref())]);
+  const report = () => isolation ?? describeIsolation('none', !!options.isolation, kind, '-', 'spawner-helper');
+  if (report().level === 'none') {
+    log.error(`jobs cannot run isolated on this host: ${report().missing.join('; ')}. They fail to start until an administrator sets JOB_ISOLATION=off (jobs then run as the server's own user, unisolated).`);
+  } else if (report().missing.length) {
+    log.warn(`job isolation is ${report().level}: ${report().missing.join('; ')}`);
+  }
 
-  const launcher: Launcher = (file, args, { cwd, env, makeCwd }) => {
+  const launcher: Launcher = (file, args, { cwd, env, makeCwd, isolation: iso }) => {
     const envEntries = Object.entries(env).map(([k, v]) => `${k}=${v}`);
     checkNoNul([file, cwd, ...args, ...envEntries]);
     const id = (nextId++).toString(36);
-    const command = frame(['spawn', id, file, cwd, makeCwd ? '1' : '0', String(args.length), ...args, ...envEntries]);
     const proc = new RemoteProcess(id, (fields) => write(id, frame(fields)), () => running.delete(id), () => abandon(id));
     running.set(id, proc);
+    if (iso && report().level === 'none') {
+      notStarted(id, proc, new Error(`job isolation is not available on this host (${report().missing.join('; ')}); an administrator can set JOB_ISOLATION=off to run jobs without it`));
+      return proc;
+    }
+    proc.cgroup = iso?.cgroup ?? null;
+    const command = frame(['spawn', id, file, cwd, makeCwd ? '1' : '0', ...isolationFields(cwd, iso), String(args.length), ...args, ...envEntries]);
     if (!helper) unsent.add(id);
     write(id, command);
     return proc;
@@ -327,6 +396,9 @@ export async function startSpawner(log: Logger, want: SpawnerKind = 'auto', opti
 
   return {
     kind,
+    get isolation() {
+      return report();
+    },
     launcher,
     watching: () => running.size,
     async close() {

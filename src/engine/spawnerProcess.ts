@@ -34,10 +34,14 @@ process.stdout.on('drain', () => {
 
 const signalNumber = (name: NodeJS.Signals | null) => (name ? String(constants.signals[name] ?? '-') : '-');
 
+// spawn ID FILE CWD MAKE_CWD, nine isolation fields this helper cannot honour (the client never asks it to), ARGC.
+const ARGC = 13;
+
 function start(fields: string[]) {
-  const [id, file, cwd, makeCwd, argc] = fields as [string, string, string, string, string];
-  const args = fields.slice(5, 5 + Number(argc));
-  const env = Object.fromEntries(fields.slice(5 + Number(argc)).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
+  const [id, file, cwd, makeCwd] = fields as [string, string, string, string];
+  const argc = Number(fields[ARGC]);
+  const args = fields.slice(ARGC + 1, ARGC + 1 + argc);
+  const env = Object.fromEntries(fields.slice(ARGC + 1 + argc).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
   let child: ChildProcess;
   try {
     if (makeCwd === '1') mkdirSync(cwd, { recursive: true, mode: 0o750 });
@@ -60,7 +64,7 @@ function start(fields: string[]) {
       if (blocked) r.pause();
     }
   });
-  child.once('exit', (code, signal) => emit(`x ${id} ${code ?? '-'} ${signalNumber(signal)} ${killProcessGroup(child.pid!, 'SIGKILL') ? 0 : 1}\n`));
+  child.once('exit', (code, signal) => emit(`x ${id} ${code ?? '-'} ${signalNumber(signal)} ${killProcessGroup(child.pid!, 'SIGKILL') ? 0 : 1} -\n`));
   child.once('close', () => jobs.delete(id));
 }
 

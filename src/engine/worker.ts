@@ -9,11 +9,13 @@ import type { EventBus } from '../events/bus.js';
 import type { Job } from '../generated/sqlite/client.js';
 import type { Logger } from '../logger.js';
 import type { FinalState } from '../services/jobs.js';
+import { allowedRootOf, limitsInForce } from '../services/jobSpec.js';
 import { newId } from '../services/ids.js';
 import { claimJobs, Fairness } from './claim.js';
 import { createLiveness } from './liveness.js';
 import { createLogSink } from './logSink.js';
 import { createRunRecords } from './runRecords.js';
+import { isolationFor } from './isolation.js';
 import type { Launcher } from './launcher.js';
 import { startRun, type RunHandle } from './runner.js';
 
@@ -54,9 +56,21 @@ export function createWorker(db: Database, config: Config, bus: EventBus, log: L
     bus.publish('job.changed', { jobId: job.id, ownerId: job.ownerId, batchId: job.batchId, status }, job.id);
   }
 
+  let attempts = 0;
+
   async function run(job: Job, entry: Active) {
     const jlog = wlog.scope({ jobId: job.id });
     try {
+      let isolation;
+      if (config.jobIsolation === 'on') {
+        isolation = isolationFor(job, config, limitsInForce(job.limits, config.jobLimits), `${process.pid.toString(36)}${(attempts++).toString(36)}`, (dir) => allowedRootOf(dir, config.jobsAllowedRoots));
+        if (!isolation) {
+          const final: FinalState = { status: 'failed', exitCode: null, error: `working_dir ${job.workingDir} is no longer inside the allowed roots (JOBS_ALLOWED_ROOTS)` };
+          await records.finished(job.id, final);
+          announce(job, final.status);
+          return;
+        }
+      }
       const handle = startRun(
         {
           argv: JSON.parse(job.command) as string[],
@@ -67,6 +81,7 @@ export function createWorker(db: Database, config: Config, bus: EventBus, log: L
           maxLogBytes: config.maxLogBytes,
           killGraceMs: config.killGraceMs,
           launcher,
+          isolation,
         },
         createLogSink(db, bus, job.id),
       );

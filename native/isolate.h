@@ -1,0 +1,46 @@
+/* Job isolation for jobrunner-spawner: see isolate.c. */
+#ifndef JOBRUNNER_ISOLATE_H
+#define JOBRUNNER_ISOLATE_H
+#include <stddef.h>
+#include <sys/types.h>
+
+/* One job's isolation, from its spawn command. -1 is "none" for numbers. */
+struct iso_spec {
+  const char *root;        /* cwd is opened beneath this directory */
+  const char *cwd;
+  int make_cwd;
+  const char *cgroup;      /* the job's cgroup name */
+  long long uid, gid;      /* -1: keep ours */
+  long long mem, fsize;    /* bytes */
+  long long pids, cpu, nofile;
+};
+
+struct iso_job;
+
+/* Reads our options (argv after the program name) and probes the kernel. 0, or -1 on a bad option. */
+int iso_setup(int argc, char **argv);
+/* Whether --isolate was given. */
+int iso_enabled(void);
+/* The ready event: "r LEVEL FEATURES MISSING CGROUP\n" (CGROUP: where job cgroups with cgroup.kill are, or "-"). */
+void iso_ready_line(char *buf, size_t len);
+/*
+ * Starts a job in its namespaces and cgroup: returns the outer pid of its
+ * init (the process group to signal), or -1 with *error set when it could
+ * not start (nothing is left of it then).
+ */
+pid_t iso_spawn(const struct iso_spec *sp, const char *file, char *const argv[], char *const envp[], int out, int err,
+                int *error, struct iso_job **job);
+/*
+ * Its init exited with init_status: the job's own wait status and the limit
+ * it ran into ("memory", "pids", "cpu", or NULL). Frees nothing yet: the
+ * cgroup is removed once empty (iso_sweep).
+ */
+int iso_finished(struct iso_job *job, int init_status, const char **limit);
+/* How long poll may sleep before iso_sweep has work (CPU limits, cgroups to remove): ms, or -1. */
+int iso_timeout(void);
+/* Ends jobs past their CPU limit and removes emptied cgroups. */
+void iso_sweep(void);
+/* Kills every isolated job that still runs (we are going away). */
+void iso_kill_all(void);
+
+#endif
