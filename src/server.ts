@@ -8,6 +8,7 @@ import { resolveSecret, createTokenIssuer } from './auth/tokens.js';
 import { verifyPassword } from './auth/passwords.js';
 import { DEFAULT_ADMIN_PASSWORD, type Config } from './config.js';
 import { openDatabase, type Database } from './db/client.js';
+import { secureDataDir } from './db/fileModes.js';
 import { toGraphQLError } from './graphql/errors.js';
 import { schema } from './graphql/schema.js';
 import { useSharedSubscriptionEvents } from './graphql/sharedEvents.js';
@@ -26,6 +27,7 @@ import { createLimitsService } from './services/limits.js';
 import { createLocalBus, type EventBus } from './events/bus.js';
 import { createRedisBus } from './events/redisBus.js';
 import { createJobControl } from './engine/control.js';
+import { guardBackends } from './engine/firewall.js';
 import { createWorker, type Worker } from './engine/worker.js';
 import { startSpawner } from './engine/spawnerClient.js';
 import { VERSION } from './version.js';
@@ -66,8 +68,12 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
 
 export async function buildApp(config: Config, options: AppOptions = {}): Promise<App> {
   const log = options.log ?? createLogger(config.logLevel);
-  const db = await openDatabase(config.database, (msg) => log.info(msg));
+  secureDataDir(config, log);
   const tokens = createTokenIssuer(resolveSecret(config.jwtSecret, config.dataDir), config.jwtTtlSeconds);
+  // Before any job runs: jobs' uids are refused the database and Redis.
+  const backendGuard = options.worker === false ? null : await guardBackends(config, log);
+  if (backendGuard && !backendGuard.active && config.jobNetwork === 'host') log.warn(backendGuard.detail);
+  const db = await openDatabase(config.database, (msg) => log.info(msg));
   const redisBus = config.redisUrl ? await createRedisBus(config.redisUrl, log) : null;
   const bus: EventBus = redisBus ?? createLocalBus();
   const deps = { db, config, log };

@@ -1,9 +1,10 @@
 // JWTs: HS256 pinned on both sign and verify, with iss/aud/exp checked. The
 // token carries only the subject; role and activity come from the database.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SignJWT, jwtVerify } from 'jose';
+import { ConfigError } from '../config.js';
 
 const ALG = 'HS256';
 export const ISSUER = 'jobrunner';
@@ -15,23 +16,54 @@ export interface TokenIssuer {
   verify(token: string): Promise<{ userId: string; expiresAt: number } | null>;
 }
 
+/** The shortest secret accepted, in bytes (HS256 wants a key as long as its hash). */
+export const MIN_SECRET_BYTES = 32;
+
 /** JWT_SECRET when set, else a secret generated once and kept in the data directory. */
 export function resolveSecret(configured: string | null, dataDir: string): Uint8Array {
   if (configured) return new TextEncoder().encode(configured);
   const file = join(dataDir, 'jwt-secret');
+  const stored = readStoredSecret(file);
+  if (stored) return stored;
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  // Written whole under a private name, then linked into place: a server
+  // starting beside us sees no file or the whole secret, never a partial one.
+  const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}`;
+  const secret = randomBytes(48).toString('base64url');
+  writeFileSync(tmp, secret, { mode: 0o600, flag: 'wx' });
   try {
-    return new TextEncoder().encode(readFileSync(file, 'utf8').trim());
-  } catch {
-    mkdirSync(dataDir, { recursive: true });
-    const secret = randomBytes(48).toString('base64url');
-    try {
-      writeFileSync(file, secret, { mode: 0o600, flag: 'wx' });
-    } catch {
-      // Another process wrote it first: use theirs.
-      return new TextEncoder().encode(readFileSync(file, 'utf8').trim());
-    }
+    linkSync(tmp, file);
     return new TextEncoder().encode(secret);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    // Another process wrote it first: use theirs.
+    const theirs = readStoredSecret(file);
+    if (!theirs) throw new ConfigError(`${file} appeared and vanished while the server was starting; start it again`);
+    return theirs;
+  } finally {
+    rmSync(tmp, { force: true });
   }
+}
+
+/** The stored secret; null when there is none yet. A weak or unreadable one stops the start-up. */
+function readStoredSecret(file: string): Uint8Array | null {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return null;
+    throw new ConfigError(`cannot read the JWT secret in ${file} (${code ?? (err as Error).message}): make it a file readable by the server, or delete it to have a new one generated`);
+  }
+  const secret = new TextEncoder().encode(text.trim());
+  if (secret.length < MIN_SECRET_BYTES) {
+    const what = secret.length === 0 ? 'is empty' : `holds only ${secret.length} byte${secret.length === 1 ? '' : 's'}`;
+    throw new ConfigError(
+      `the JWT secret in ${file} ${what}, fewer than ${MIN_SECRET_BYTES}: delete the file to have a new one generated at start (signs everyone out), ` +
+      `or write ${MIN_SECRET_BYTES}+ random bytes to it (openssl rand -base64 48 > ${file}), or set JWT_SECRET`,
+    );
+  }
+  return secret;
 }
 
 // Verified tokens, so a client that reuses its token (every CI client does)

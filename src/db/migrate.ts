@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import pg from 'pg';
+import { createPrivateFile } from './fileModes.js';
 
 export type Provider = 'sqlite' | 'postgresql';
 export type MigrationTarget = { provider: 'sqlite'; file: string } | { provider: 'postgresql'; url: string };
@@ -117,6 +118,7 @@ function failure(m: Migration, err: unknown): Error {
 }
 
 function applySqlite(file: string, local: Migration[], log: (msg: string) => void): string[] {
+  createPrivateFile(file); // 0600 before SQLite would make it (and its -wal, -shm) 0644
   // The timeout makes a second process wait for the first one's write lock
   // instead of failing with SQLITE_BUSY.
   const db = new Database(file, { timeout: 10_000 });
