@@ -110,6 +110,8 @@ export async function jobs(): Promise<FigureReport> {
   const load = loadSampler();
   const env = { WORKER_CONCURRENCY: String(WORKER_CONCURRENCY), DEFAULT_MAX_CONCURRENT_JOBS: '10000' };
   const ours: ThroughputRun[] = [];
+  // The same run without job isolation (JOB_ISOLATION=off): what namespaces, cgroups and identity cost.
+  const unisolated: ThroughputRun[] = [];
   const base: number[] = [];
   const baseCpu: number[] = [];
   const lat: { p50: number; p99: number; cp50: number; cp99: number }[] = [];
@@ -125,6 +127,10 @@ export async function jobs(): Promise<FigureReport> {
     ours.push(r.t);
     lat.push({ p50: percentile(r.l.fromSend, 50), p99: percentile(r.l.fromSend, 99), cp50: percentile(r.l.fromCreated, 50), cp99: percentile(r.l.fromCreated, 99) });
     process.stdout.write(` ${fmt(r.t.elapsedMs / 1000, 2)} s (${r.t.failed} not success); idle submit→start p50 ${fmt(lat.at(-1)!.p50)} ms\n`);
+    process.stdout.write(`jobs: run ${rep}/${REPS}: ours with JOB_ISOLATION=off ...`);
+    const off = await withServer({ env: { ...env, JOB_ISOLATION: 'off' }, label: 'jobs-unisolated' }, async (s) => oursThroughput(s, await login(s.api)));
+    unisolated.push(off);
+    process.stdout.write(` ${fmt(off.elapsedMs / 1000, 2)} s (${off.failed} not success)\n`);
     process.stdout.write(`jobs: run ${rep}/${REPS}: baseline (spawn /bin/true × ${JOBS}, concurrency ${WORKER_CONCURRENCY}) ...`);
     const b = await baselineSpawn(WORKER_CONCURRENCY);
     base.push(b.elapsedMs);
@@ -133,6 +139,8 @@ export async function jobs(): Promise<FigureReport> {
   }
   const l = load.stop();
   const oursRate = median(ours.map((r) => JOBS / (r.elapsedMs / 1000)));
+  const offRate = median(unisolated.map((r) => JOBS / (r.elapsedMs / 1000)));
+  const isolationRatio = oursRate / offRate;
   const baseRate = median(base.map((ms) => JOBS / (ms / 1000)));
   const p50 = median(lat.map((x) => x.p50));
   const p99 = median(lat.map((x) => x.p99));
@@ -145,6 +153,7 @@ export async function jobs(): Promise<FigureReport> {
       `ours: ${JOBS} × ["true"], ${CLIENTS} REST clients, WORKER_CONCURRENCY=${WORKER_CONCURRENCY}; first submit → last finished_at, s: ${runs(ours.map((r) => r.elapsedMs / 1000), 2)}`,
       `ours: first submit → all terminal seen by polling, s: ${runs(ours.map((r) => r.polledMs / 1000), 2)}; submit phase alone, s: ${runs(ours.map((r) => r.submitMs / 1000), 2)}`,
       `ours under load: created_at → started_at p50/p99 per run, ms: ${ours.map((r) => `${fmt(percentile(r.queueMs, 50), 0)}/${fmt(percentile(r.queueMs, 99), 0)}`).join(', ')}`,
+      `ours with JOB_ISOLATION=off: first submit → last finished_at, s: ${runs(unisolated.map((r) => r.elapsedMs / 1000), 2)}; CPU per job (server + helper), ms: ${runs(unisolated.map((r) => r.cpuMsPerJob), 2)}`,
       `baseline: spawn /bin/true × ${JOBS} at concurrency ${WORKER_CONCURRENCY}, s: ${runs(base.map((ms) => ms / 1000), 2)}`,
       `CPU per job of the runner's own processes (ours: server + spawner helper; baseline: the spawning process; jobs excluded), ms: ours ${runs(ours.map((r) => r.cpuMsPerJob), 2)} (server alone ${runs(ours.map((r) => r.serverCpuMsPerJob), 2)}; whole machine, clients and jobs included, ${runs(ours.map((r) => r.machineCpuMsPerJob), 2)}); baseline ${runs(baseCpu, 2)}`,
       `idle submit→start (${LATENCY_SAMPLES} jobs one at a time) client send → started_at p50/p99 per run, ms: ${lat.map((x) => `${fmt(x.p50)}/${fmt(x.p99)}`).join(', ')}`,
@@ -152,6 +161,7 @@ export async function jobs(): Promise<FigureReport> {
     ],
     rows: [
       { metric: 'throughput', ours: `${fmt(oursRate)} jobs/s`, baseline: `${fmt(baseRate)} spawns/s`, ratio: pct(ratio), target: '≥ 60% of bare spawn', pass: ratio >= 0.6 },
+      { metric: 'throughput, isolation on vs off', ours: `${fmt(oursRate)} jobs/s`, baseline: `${fmt(offRate)} jobs/s (JOB_ISOLATION=off)`, ratio: pct(isolationRatio), target: '≥ 70% of unisolated', pass: isolationRatio >= 0.7 },
       { metric: 'submit→start p50 (idle)', ours: `${fmt(p50)} ms`, baseline: '—', ratio: '—', target: '≤ 5 ms', pass: p50 <= 5 },
       { metric: 'submit→start p99 (idle)', ours: `${fmt(p99)} ms`, baseline: '—', ratio: '—', target: '—', pass: null },
     ],

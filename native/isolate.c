@@ -38,6 +38,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <grp.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef CLOSE_RANGE_CLOEXEC
@@ -125,7 +126,8 @@ static void probe_cgroups(void) {
     }
     if (h < 0 || cg_base[h][0]) continue;
     snprintf(cg_base[h], PATH_MAX, "%s/jobrunner", mnt);
-    if (mkdir(cg_base[h], 0755) < 0 && errno != EEXIST) cg_base[h][0] = '\0';
+    /* Another server (root) may have made it: ours only if we may make job cgroups in it. */
+    if ((mkdir(cg_base[h], 0755) < 0 && errno != EEXIST) || access(cg_base[h], W_OK) < 0) cg_base[h][0] = '\0';
   }
   if (f) fclose(f);
   char p[PATH_MAX];
@@ -589,6 +591,12 @@ int iso_timeout(void) {
 }
 
 void iso_sweep(void) {
+  /* Called on every wake-up of the helper's loop: the work is done at most every 20 ms. */
+  static struct timespec last;
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  if ((now.tv_sec - last.tv_sec) * 1000 + (now.tv_nsec - last.tv_nsec) / 1000000 < 20) return;
+  last = now;
   for (struct iso_job **jp = &all; *jp;) {
     struct iso_job *j = *jp;
     if (j->running && j->cpu_ns && !j->limit && cpu_used_ns(j->name) >= j->cpu_ns) {
@@ -617,7 +625,7 @@ void iso_kill_all(void) {
   /* Their cgroups empty as the kernel finishes them off: remove them if that is quick. */
   for (int tries = 0; all && tries < 50; tries++) {
     while (waitpid(-1, NULL, WNOHANG) > 0) {}
+    usleep(20000);
     iso_sweep();
-    if (all) usleep(20000);
   }
 }

@@ -3,6 +3,7 @@
 // identity, cgroup, limits and the root its working directory is opened
 // beneath). The kernel work itself is native/isolate.c.
 import { createHash } from 'node:crypto';
+import { existsSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Config } from '../config.js';
 import type { Job } from '../generated/sqlite/client.js';
@@ -31,11 +32,20 @@ export interface HelperIsolation {
   group: number | null;
 }
 
+// Where PostgreSQL puts its Unix socket by default (Debian; elsewhere /tmp, which jobs get empty).
+const PG_SOCKET_DIRS = ['/var/run/postgresql', '/run/postgresql'];
+
 export function helperIsolation(config: Config): HelperIsolation | null {
   if (config.jobIsolation === 'off') return null;
   const hide = [config.dataDir];
   if (config.database.provider === 'sqlite') hide.push(dirname(config.database.file));
-  return { hide: [...new Set(hide)], network: config.jobNetwork, group: config.jobGroup };
+  else {
+    // A firewall sees TCP only: the service's PostgreSQL socket (often trusted locally) is hidden instead.
+    const socketDir = new URL(config.database.url).searchParams.get('host');
+    hide.push(...(socketDir?.startsWith('/') ? [socketDir] : PG_SOCKET_DIRS));
+  }
+  const real = hide.filter((dir) => existsSync(dir)).map((dir) => realpathSync(dir));
+  return { hide: [...new Set(real)], network: config.jobNetwork, group: config.jobGroup };
 }
 
 // What each missing word from the helper costs, said for an administrator.
@@ -63,11 +73,11 @@ export function describeIsolation(level: string, wanted: boolean, kind: 'native'
   };
 }
 
-/** How jobs reach the network, given the firewall guard's outcome (null: not tried). */
+/** How jobs reach the network, with what the firewall guard did (null: not tried). */
 export function networkReport(config: Config, level: IsolationReport['level'], guard: { active: boolean; detail: string } | null): string {
   if (level === 'off' || level === 'none') return 'host';
   if (config.jobNetwork === 'none') return 'none (loopback only)';
-  return guard?.active ? 'host (the service\'s PostgreSQL and Redis refused)' : `host (${guard?.detail ?? 'backing services not guarded'})`;
+  return `host (${guard?.detail ?? 'backing services not guarded'})`;
 }
 
 /** One uid per user, the same on every worker of the host (and every host), from the configured range. */

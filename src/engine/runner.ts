@@ -2,6 +2,7 @@
 // timeout/cancel, and make sure nothing of its process group outlives it.
 // Knows nothing about databases, GraphQL or HTTP.
 
+import { constants } from 'node:os';
 import { StringDecoder } from 'node:string_decoder';
 import { directLauncher, type LaunchedProcess, type Launcher, type LaunchIsolation, type LimitHit, type OutputStream } from './launcher.js';
 
@@ -56,13 +57,21 @@ export function childEnv(jobEnv: Record<string, string>, isolated = false): Reco
   return { PATH: SAFE_PATH, HOME: isolated ? '/tmp' : process.env.HOME || '/', LANG: 'C.UTF-8', ...jobEnv };
 }
 
-/** Why a job that ran into a limit ended, naming the limit and its value; null when it did not. */
-function limitError(hit: LimitHit | null, signal: NodeJS.Signals | null, iso: LaunchIsolation | undefined): string | null {
+// A shell reports a child killed by a signal as 128 + its number.
+const KILLED_BY_SIGXFSZ = 128 + constants.signals.SIGXFSZ;
+
+/**
+ * Why a job that ran into a limit ended, naming the limit and its value; null
+ * when it did not. The cgroup counts memory, process and CPU hits; a file
+ * over the size limit kills its writer with SIGXFSZ, seen as the job's own
+ * signal or, when a shell ran the writer, as the shell's exit code.
+ */
+function limitError(hit: LimitHit | null, code: number | null, signal: NodeJS.Signals | null, iso: LaunchIsolation | undefined): string | null {
   const l = iso?.limits;
   if (hit === 'memory') return `memory limit reached (${l?.memoryMb} MB)`;
   if (hit === 'cpu' || signal === 'SIGXCPU') return `cpu limit reached (${l?.cpuSeconds} s of CPU time)`;
   if (hit === 'pids') return `process limit reached (${l?.pids} processes): some could not be started`;
-  if (signal === 'SIGXFSZ') return `file size limit reached (${l?.fileSizeMb} MB per file)`;
+  if (l?.fileSizeMb && (signal === 'SIGXFSZ' || code === KILLED_BY_SIGXFSZ)) return `file size limit reached (${l.fileSizeMb} MB per file)`;
   return null;
 }
 
@@ -293,7 +302,7 @@ export function startRun(spec: RunSpec, sink: OutputSink): RunHandle {
     clearTimeout(lingerTimer);
     await drainSink();
     const { code, signal, limit } = exited;
-    const overLimit = limitError(limit, signal, spec.isolation);
+    const overLimit = limitError(limit, code, signal, spec.isolation);
     if (stopping) resolveDone(result(code, signal, stopping.outcome, stopping.error));
     // A job that could not start some processes but still succeeded stands, with a note.
     else if (overLimit) resolveDone(result(code, signal, limit === 'pids' && code === 0 ? 'success' : 'failed', overLimit));

@@ -61,6 +61,8 @@ class RemoteProcess extends EventEmitter implements LaunchedProcess {
   pid: number | undefined;
   /** Its cgroup, when it runs isolated. */
   cgroup: string | null = null;
+  /** Its cwd and the root it must lie beneath, when it runs isolated. */
+  workingDir: { cwd: string; root: string } | null = null;
   exited = false;
   readonly stdout: RemoteOutput;
   readonly stderr: RemoteOutput;
@@ -111,6 +113,13 @@ const signalNames = new Map(Object.entries(constants.signals).map(([name, n]) =>
 // The native helper's MAX_FRAME. Far above what execve() takes (E2BIG past a
 // few MB of arguments and environment), and what any spawn command may hold.
 const MAX_COMMAND_BYTES = 64 << 20;
+
+/** A start failure by errno name; for an isolated job, a cwd that resolved outside its root says so. */
+function startError(code: string, dir: { cwd: string; root: string } | null): Error {
+  const outside = dir && (code === 'EXDEV' || code === 'ELOOP');
+  const message = outside ? `working_dir ${dir.cwd} leads outside ${dir.root} (replaced by a symlink?): refused` : `spawn ${code}`;
+  return Object.assign(new Error(message), outside ? {} : { code });
+}
 
 /** Kills every process of a cgroup (v2 cgroup.kill); it may be gone already. */
 function killCgroup(dir: string) {
@@ -253,7 +262,7 @@ export async function startSpawner(log: Logger, want: SpawnerKind = 'auto', opti
       (a === 'e' ? proc.stderr : proc.stdout).end();
       proc.settle();
     } else if (t === 'e') {
-      notStarted(id!, proc, Object.assign(new Error(`spawn ${a}`), { code: a }));
+      notStarted(id!, proc, startError(a!, proc.workingDir));
     } else if (t === 'x') {
       proc.exited = true;
       proc.settle();
@@ -388,6 +397,7 @@ export async function startSpawner(log: Logger, want: SpawnerKind = 'auto', opti
       return proc;
     }
     proc.cgroup = iso?.cgroup ?? null;
+    proc.workingDir = iso ? { cwd, root: iso.root } : null;
     const command = frame(['spawn', id, file, cwd, makeCwd ? '1' : '0', ...isolationFields(cwd, iso), String(args.length), ...args, ...envEntries]);
     if (!helper) unsent.add(id);
     write(id, command);
