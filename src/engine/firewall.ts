@@ -194,10 +194,9 @@ function script(uidRanges: [number, number][], targets: Target[]): string {
 export async function guardBackends(config: Config, log: Logger): Promise<BackendGuard> {
   if (config.jobNetwork === 'none') return { active: false, detail: 'not needed: JOB_NETWORK=none, jobs have no host network' };
   const { tcp, socket } = backends(config);
-  const socketGap = socket
-    ? `PostgreSQL is reached through the Unix socket in ${socket}, which a firewall cannot refuse: jobs can connect to it unless its directory or pg_hba.conf keeps them out`
-    : null;
-  if (tcp.length === 0) return socketGap ? { active: false, detail: socketGap } : { active: true, detail: 'no network backing service to refuse (SQLite, no Redis)' };
+  // A firewall cannot see a Unix socket: jobs' mount view hides its directory instead (isolation.ts).
+  const socketNote = socket ? `; the PostgreSQL socket in ${socket} is hidden from jobs` : '';
+  if (tcp.length === 0) return { active: true, detail: `no network backing service to refuse${socket ? '' : ' (SQLite, no Redis)'}${socketNote}` };
   const exposed = `jobs can connect to ${tcp.map(where).join(' and ')}`;
   if (config.jobIsolation === 'off') return { active: false, detail: `JOB_ISOLATION=off: ${exposed}` };
   if (process.getuid?.() !== 0) {
@@ -225,7 +224,7 @@ export async function guardBackends(config: Config, log: Logger): Promise<Backen
       const addrs = targets.map((x) => (x.family === 6 ? `[${x.address}]:${x.port}` : `${x.address}:${x.port}`));
       const detail = `uids ${first}-${last} are refused ${tcp.map(where).join(' and ')} (${addrs.join(', ')}; nftables table inet ${NFT_TABLE})`;
       log.debug('backing services refused to jobs', { uids: `${first}-${last}`, targets: addrs, attempts: attempt });
-      return socketGap ? { active: false, detail: `${socketGap}; ${detail}` } : { active: true, detail };
+      return { active: true, detail: detail + socketNote };
     }
     failure = result.stderr.split('\n').find((l) => /error/i.test(l))?.trim() || result.stderr.trim() || `exit status ${result.code}`;
     log.debug('nft failed, retrying', { attempt, failure });

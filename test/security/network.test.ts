@@ -121,6 +121,18 @@ describe.skipIf(!isRoot)('backing services refused to jobs (needs root: jobs run
     expect(results).toEqual(targets.map(([h, p]) => `${h}:${p} ECONNREFUSED`));
   });
 
+  it("a job cannot reach the service's PostgreSQL through its Unix socket (trusted locally here) either", async () => {
+    const socketDir = '/var/run/postgresql';
+    const user = await s.user('operator');
+    // The attack: a superuser session over the socket, as `psql -h /var/run/postgresql -U postgres` would open.
+    const { job, logs } = await runJob(s, user.token, {
+      command: ['sh', '-c', `ls -A ${socketDir}; psql -h ${socketDir} -p ${pgPort} -U postgres -d postgres -tAc "select 'superuser:' || current_setting('is_superuser')"`],
+    });
+    expect(logs.stdout).not.toContain('superuser:on');
+    expect(logs.stdout).not.toContain(`.s.PGSQL.${pgPort}`);
+    expect(job.status).toBe('failed');
+  });
+
   it('also over IPv6 loopback', async () => {
     // Redis here listens on ::1 too; where it does not, there is nothing to prove.
     if ((await connectHere('::1', redisPort)) !== 'connected') return;
