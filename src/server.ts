@@ -28,6 +28,7 @@ import { createLocalBus, type EventBus } from './events/bus.js';
 import { createRedisBus } from './events/redisBus.js';
 import { createJobControl } from './engine/control.js';
 import { guardBackends } from './engine/firewall.js';
+import { networkReport } from './engine/isolation.js';
 import { createWorker, type Worker } from './engine/worker.js';
 import { startSpawner } from './engine/spawnerClient.js';
 import { VERSION } from './version.js';
@@ -83,7 +84,13 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   const spawner = options.worker === false ? null : await startSpawner(log, config.spawner);
   const worker = spawner ? createWorker(db, config, bus, log, limitsReader.defaultLimit, spawner.launcher) : null;
   const control = createJobControl(db, bus, worker, config.killGraceMs + 10_000);
-  const services = createServices(deps, tokens, { bus, control, pingRedis: redisBus ? () => redisBus.ping() : null, version: VERSION });
+  const services = createServices(deps, tokens, {
+    bus,
+    control,
+    pingRedis: redisBus ? () => redisBus.ping() : null,
+    version: VERSION,
+    isolation: () => spawner && { ...spawner.isolation, network: networkReport(config, spawner.isolation.level, backendGuard) },
+  });
 
   await services.users.bootstrapAdmin(config.adminEmail, config.adminPassword);
   const admin = await db.prisma.user.findUnique({ where: { email: config.adminEmail } });
@@ -104,7 +111,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     plugins: [useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf'] }), useSharedSubscriptionEvents(VIEWER_INDEPENDENT_SUBSCRIPTIONS)],
   });
 
-  const router = createRouter(schema, routes, log);
+  const router = createRouter(schema, routes, log, config);
   const openapi = JSON.stringify(buildOpenApi(routes, config.apiPrefix, VERSION));
   const prefix = config.apiPrefix;
   const logStream = createLogStream({ prefix, routes, schema, live: services.live, contextFor, log });

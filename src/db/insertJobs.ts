@@ -11,13 +11,15 @@ export interface NewJobRow {
   workingDir: string;
   ownsWorkingDir: boolean;
   timeoutSeconds: number | null;
+  /** JSON of the limits in force. */
+  limits: string;
   status: string;
   ownerId: string;
   batchId: string | null;
   createdAt: Date;
 }
 
-const COLUMNS = ['id', 'name', 'command', 'env', 'payload', 'working_dir', 'owns_working_dir', 'timeout_seconds', 'status', 'owner_id', 'batch_id', 'created_at'];
+const COLUMNS = ['id', 'name', 'command', 'env', 'payload', 'working_dir', 'owns_working_dir', 'timeout_seconds', 'limits', 'status', 'owner_id', 'batch_id', 'created_at'];
 export const ROWS_PER_STATEMENT = 250;
 
 type Executor = Pick<Database['prisma'], '$executeRawUnsafe'>;
@@ -34,7 +36,7 @@ export async function insertJobs(provider: Database['provider'], tx: Executor, r
     const params = part.flatMap((r) => [
       r.id, r.name, r.command, r.env, r.payload, r.workingDir,
       provider === 'postgresql' ? r.ownsWorkingDir : r.ownsWorkingDir ? 1 : 0,
-      r.timeoutSeconds, r.status, r.ownerId, r.batchId,
+      r.timeoutSeconds, r.limits, r.status, r.ownerId, r.batchId,
       provider === 'postgresql' ? r.createdAt : sqliteTime(r.createdAt),
     ]);
     await tx.$executeRawUnsafe(`INSERT INTO jobs (${COLUMNS.join(', ')}) VALUES ${values}`, ...params);

@@ -33,5 +33,6 @@ export function jobFromRow(r: Row): Job {
     stderrBytes: r.stderr_bytes as number,
     stdoutTruncated: bool(r.stdout_truncated),
     stderrTruncated: bool(r.stderr_truncated),
+    limits: r.limits as string,
   } satisfies Record<keyof Job, unknown>;
 }

@@ -1,5 +1,7 @@
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import type { z } from 'zod';
+import type { Config } from '../config.js';
+import type { ValidationIssue } from '../errors.js';
 
 export type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 
@@ -26,6 +28,12 @@ export interface Route<TData = any, TVars = any, B = any, Q = any> {
   admin?: boolean;
   document: TypedDocumentNode<TData, TVars>;
   body?: { schema: z.ZodType<B>; form?: boolean };
+  /**
+   * Body rules that depend on the configuration (resource limit ceilings),
+   * checked after the schema: issues with `loc` inside the body, answered
+   * as the same 422 as the schema's.
+   */
+  refine?: (body: B, config: Config) => ValidationIssue[];
   query?: z.ZodType<Q>;
   variables: (input: RouteInput<B, Q>) => TVars;
   status: number;

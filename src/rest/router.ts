@@ -3,6 +3,7 @@
 // `execute` with the same context factory as /graphql, and maps the result.
 import { execute, validate, type DocumentNode, type GraphQLSchema, type GraphQLError } from 'graphql';
 import type { z } from 'zod';
+import type { Config } from '../config.js';
 import { toIssues } from '../services/validation.js';
 import { toGraphQLError } from '../graphql/errors.js';
 import type { Context } from '../graphql/context.js';
@@ -65,7 +66,7 @@ function check<T>(schema: z.ZodType<T>, value: unknown, where: 'body' | 'query')
   return { ok: false, error: validationError(toIssues(result.error, value, [where])) };
 }
 
-export function createRouter(schema: GraphQLSchema, table: Route[], log: Logger) {
+export function createRouter(schema: GraphQLSchema, table: Route[], log: Logger, config: Config) {
   for (const r of table) {
     const errors = validate(schema, r.document as DocumentNode);
     if (errors.length) throw new Error(`REST route ${r.method} ${r.path}: its GraphQL document does not validate: ${errors[0]!.message}`);
@@ -111,6 +112,8 @@ export function createRouter(schema: GraphQLSchema, table: Route[], log: Logger)
       if (!parsed.ok) return parsed.error;
       const b = check(route.body.schema, parsed.value, 'body');
       if (!b.ok) return b.error;
+      const issues = route.refine?.(b.value, config) ?? [];
+      if (issues.length) return validationError(issues.map((i) => ({ ...i, loc: ['body', ...i.loc] })));
       input.body = b.value;
     }
 

@@ -3,6 +3,7 @@
 import * as Ops from './operations/generated.js';
 import { route, type Route } from './route.js';
 import * as S from './schemas.js';
+import { ceilingIssues } from '../services/jobSpec.js';
 import { batchRead, batchWithJobsRead, jobLogsRead, jobRead, limitsRead, roleEnum, statusEnum, submitJobInput, userRead } from './shapes.js';
 
 type Role = 'admin' | 'operator' | 'viewer';
@@ -32,6 +33,7 @@ export const routes: Route[] = [
     summary: 'Submit a job (runs as soon as the caller\'s limit and a worker slot allow)',
     document: Ops.SubmitJobDocument,
     body: { schema: S.JobCreate },
+    refine: (body, config) => ceilingIssues(body.limits, config.jobLimits.ceilings, 'field'),
     variables: ({ body }) => ({ input: submitJobInput(body) }),
     status: 202,
     response: { schema: S.JobRead, map: (d) => jobRead(d.submitJob) },
@@ -116,6 +118,7 @@ export const routes: Route[] = [
     summary: 'Create a batch and its jobs in one transaction (all or nothing)',
     document: Ops.CreateBatchDocument,
     body: { schema: S.BatchCreate },
+    refine: (body, config) => body.jobs.flatMap((j, i) => ceilingIssues(j.limits, config.jobLimits.ceilings, 'field', ['jobs', i])),
     variables: ({ body }) => ({ input: { name: body.name, description: body.description, jobs: body.jobs.map(submitJobInput) } }),
     status: 201,
     response: { schema: S.BatchWithJobsRead, map: (d) => batchWithJobsRead(d.createBatch) },
@@ -236,5 +239,14 @@ export const routes: Route[] = [
     variables: ({ path, body }) => ({ userId: path.id!, max: body.max_concurrent_jobs }),
     status: 200,
     response: { schema: S.LimitsRead, map: (d) => limitsRead(d.setUserJobLimit) },
+  }),
+
+  route({
+    method: 'GET', path: '/admin/isolation', tag: 'health', auth: true, admin: true,
+    summary: 'How jobs run by this process are isolated: as whom, the kernel features in use, what is missing (null without a worker)',
+    document: Ops.IsolationDocument,
+    variables: () => ({}),
+    status: 200,
+    response: { schema: S.IsolationRead, map: (d) => d.isolation },
   }),
 ];

@@ -54,12 +54,28 @@ export const LimitsRead = z.object({
   overrides: z.array(z.object({ user_id: z.string(), email: z.string(), max_concurrent_jobs: z.number().int() })),
 });
 
+const isolationLevel = z
+  .enum(['full', 'reduced', 'off', 'none'])
+  .meta({ description: 'full: own uid per user, namespaces and cgroup; reduced: unprivileged user namespace; off: JOB_ISOLATION=off; none: impossible on this host, jobs are refused' });
+
 export const HealthRead = z.object({
   status: z.enum(['ok', 'unavailable']),
   database: z.boolean(),
   redis: z.boolean().nullable(),
   version: z.string(),
+  isolation: isolationLevel.nullable().meta({ description: 'How isolated jobs run by this process are; null when it runs no jobs (serve --no-worker). Details: GET /admin/isolation' }),
 });
+
+export const IsolationRead = z
+  .object({
+    level: isolationLevel,
+    identity: z.string().meta({ description: 'As whom jobs run' }),
+    features: z.array(z.string()).meta({ description: 'Kernel features in use' }),
+    missing: z.array(z.string()).meta({ description: 'What this host lacks and what is done instead; empty when nothing is' }),
+    network: z.string().meta({ description: 'How jobs reach the network' }),
+  })
+  .nullable()
+  .meta({ description: 'null when this process runs no jobs (serve --no-worker)' });
 
 export const ErrorRead = z.object({ detail: z.union([z.string(), z.array(z.object({ type: z.string(), loc: z.array(z.union([z.string(), z.number()])), msg: z.string(), input: z.unknown().optional() }))]) });
 
@@ -72,7 +88,18 @@ export const JobCreate = z.strictObject({
   env: J.env.nullish(),
   payload: J.payload.nullish(),
   timeout_seconds: J.timeoutSeconds.nullish(),
+  limits: J.resourceLimitsBody.nullish().meta({ description: 'Resource limits to ask for, each optional; omitted ones get the configured defaults. One above its configured ceiling (JOB_*_MAX) is a 422.' }),
 });
+
+const limitInForce = (description: string) => z.number().int().nullable().meta({ description: `${description}; null: unlimited` });
+
+export const ResourceLimitsRead = z.object({
+  memory_mb: limitInForce('Memory, in MiB'),
+  pids: limitInForce('Processes and threads'),
+  cpu_seconds: limitInForce('CPU time, in seconds'),
+  open_files: limitInForce('Open file descriptors per process'),
+  file_size_mb: limitInForce('Largest file a job may write, in MiB'),
+} satisfies Record<J.LimitField, z.ZodType>).meta({ description: 'The resource limits in force' });
 
 export const JobRead = z.object({
   id: z.string(),
@@ -90,6 +117,7 @@ export const JobRead = z.object({
   created_at: timestamp,
   started_at: timestamp.nullable(),
   finished_at: timestamp.nullable(),
+  limits: ResourceLimitsRead,
 });
 
 const cursor = z.string().max(200).meta({ description: 'The X-Next-Cursor header of the previous page' });

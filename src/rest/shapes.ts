@@ -41,6 +41,13 @@ export const jobRead = (j: Ops.JobFieldsFragment): z.infer<typeof JobRead> => ({
   created_at: j.createdAt,
   started_at: j.startedAt,
   finished_at: j.finishedAt,
+  limits: {
+    memory_mb: j.limits.memoryMb,
+    pids: j.limits.pids,
+    cpu_seconds: j.limits.cpuSeconds,
+    open_files: j.limits.openFiles,
+    file_size_mb: j.limits.fileSizeMb,
+  },
 });
 
 export const jobLogsRead = (l: NonNullable<Ops.JobLogsQuery['job']>['logs']) => ({
@@ -68,4 +75,7 @@ export const batchWithJobsRead = (b: Ops.BatchWithJobsFragment) => ({ ...batchRe
 /** REST JobCreate (snake_case) to the GraphQL SubmitJobInput. */
 export const submitJobInput = (j: z.infer<typeof JobCreate>): Ops.SubmitJobInput => ({
   name: j.name, command: j.command, workingDir: j.working_dir, env: j.env, payload: j.payload, timeoutSeconds: j.timeout_seconds,
+  limits: j.limits && {
+    memoryMb: j.limits.memory_mb, pids: j.limits.pids, cpuSeconds: j.limits.cpu_seconds, openFiles: j.limits.open_files, fileSizeMb: j.limits.file_size_mb,
+  },
 });

@@ -10,7 +10,7 @@ import type { EventBus } from '../events/bus.js';
 import type { ServiceDeps, Viewer } from './deps.js';
 import { isId, newId } from './ids.js';
 import type { FinalState, JobControl, JobStats } from './jobs.js';
-import { JOB_STATUSES, pendingJob, prepareJob, submitJobInput, type JobStatus } from './jobSpec.js';
+import { ceilingIssues, checkCeilings, JOB_STATUSES, pendingJob, prepareJob, submitJobInput, type JobStatus } from './jobSpec.js';
 import { afterWhere, ORDER, pageSize, toPage, type Page } from './paging.js';
 import { parseInput, text } from './validation.js';
 
@@ -104,7 +104,8 @@ export function createBatchService({ db, config, log }: ServiceDeps, bus: EventB
     async create(viewer: Viewer, raw: unknown): Promise<BatchView> {
       requireWriter(viewer, 'create');
       const input = parseInput(createBatchInput, raw);
-      const prepared = input.jobs.map((j, i) => prepareJob(j, config.jobsAllowedRoots, `jobs[${i}]: `));
+      checkCeilings(input.jobs.flatMap((j, i) => ceilingIssues(j.limits, config.jobLimits.ceilings, 'key', ['jobs', i])));
+      const prepared = input.jobs.map((j, i) => prepareJob(j, config, `jobs[${i}]: `));
       const batchId = newId();
       const createdAt = new Date();
       // One timestamp for all; UUIDv7 ids increase within it, so (created_at, id) keeps submission order.

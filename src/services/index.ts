@@ -1,4 +1,5 @@
 import type { TokenIssuer } from '../auth/tokens.js';
+import type { IsolationReport } from '../engine/isolation.js';
 import type { EventBus } from '../events/bus.js';
 import { createAuthService } from './auth.js';
 import { createBatchService } from './batches.js';
@@ -14,6 +15,8 @@ export interface ServiceWiring {
   control: JobControl;
   pingRedis: (() => Promise<boolean>) | null;
   version: string;
+  /** The isolation this process's jobs get, as its spawner reported it; null when it runs no jobs. */
+  isolation: () => IsolationReport | null;
 }
 
 export function createServices(deps: ServiceDeps, tokens: TokenIssuer, wiring: ServiceWiring) {
@@ -28,7 +31,7 @@ export function createServices(deps: ServiceDeps, tokens: TokenIssuer, wiring: S
     jobs,
     batches,
     live: createLiveService(deps, wiring.bus, { jobs, batches }),
-    health: createHealthService(deps, wiring.version, wiring.pingRedis),
+    health: createHealthService(deps, wiring.version, wiring.pingRedis, wiring.isolation),
   };
 }
 

@@ -1,11 +1,13 @@
 // What a job submission may contain, shared by single jobs and batches, by
-// GraphQL (camelCase) and REST (snake_case). Shape rules are zod (422);
-// rules about the machine (working directory, loader variables) are domain
-// rules (400) checked in prepareJob.
+// GraphQL (camelCase) and REST (snake_case). Shape rules are zod (422), and
+// so are resource limits above the configured ceilings (ceilingIssues); rules
+// about the machine (working directory, loader variables) are domain rules
+// (400) checked in prepareJob.
 import { realpathSync, statSync } from 'node:fs';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { z } from 'zod';
-import { BadInput } from '../errors.js';
+import { RESOURCE_LIMITS, type Config, type ResourceLimits } from '../config.js';
+import { BadInput, ValidationFailed, type ValidationIssue } from '../errors.js';
 import type { Job } from '../generated/sqlite/client.js';
 import { text } from './validation.js';
 
@@ -31,6 +33,98 @@ export type JobStatus = (typeof JOB_STATUSES)[number];
 export const TERMINAL: readonly JobStatus[] = ['success', 'failed', 'canceled'];
 export const isTerminal = (s: string) => (TERMINAL as readonly string[]).includes(s);
 
+// ---- per-job resource limits ----------------------------------------------
+// A job may ask for any limit within RESOURCE_LIMITS' absolute range (zod,
+// 422); what it may have on this server is bounded by the configured
+// ceilings (JOB_*_MAX), checked by ceilingIssues (also a 422). What it asks
+// for, or else the default, is stored with the job as the limits in force.
+
+export type LimitKey = keyof ResourceLimits;
+export const LIMIT_KEYS = Object.keys(RESOURCE_LIMITS) as LimitKey[];
+/** A limit's REST (snake_case) name. */
+export type LimitField = (typeof RESOURCE_LIMITS)[LimitKey]['field'];
+
+const limitValue = (key: LimitKey) => {
+  const spec = RESOURCE_LIMITS[key];
+  return z
+    .number()
+    .int()
+    .min(spec.min)
+    .max(spec.max)
+    .nullish()
+    .meta({ description: `${spec.min} to ${spec.max}, at most ${spec.env}_MAX when that is set; omitted or null: ${spec.env} (default ${spec.def ?? 'unlimited'})` });
+};
+type LimitValue = ReturnType<typeof limitValue>;
+
+/** The GraphQL-side limits a job asks for (camelCase); each optional, null = not asked for. */
+export const resourceLimitsInput = z.strictObject(
+  Object.fromEntries(LIMIT_KEYS.map((k) => [k, limitValue(k)])) as { [K in LimitKey]: LimitValue },
+);
+/** The REST-side limits a job asks for (snake_case), same rules. */
+export const resourceLimitsBody = z.strictObject(
+  Object.fromEntries(LIMIT_KEYS.map((k) => [RESOURCE_LIMITS[k].field, limitValue(k)])) as { [K in LimitKey as (typeof RESOURCE_LIMITS)[K]['field']]: LimitValue },
+);
+export type RequestedLimits = z.output<typeof resourceLimitsInput>;
+
+/**
+ * The requested limits above the configured ceilings, as Pydantic-shaped
+ * issues: `naming` 'key' spells them as GraphQL does (memoryMb), 'field' as
+ * REST does (memory_mb); `at` is where the job sits in the input (a batch's
+ * ['jobs', 3]). The same rules whichever transport asks.
+ */
+export function ceilingIssues(
+  requested: Readonly<Record<string, number | null | undefined>> | null | undefined,
+  ceilings: ResourceLimits,
+  naming: 'key' | 'field' = 'key',
+  at: (string | number)[] = [],
+): ValidationIssue[] {
+  if (!requested) return [];
+  const issues: ValidationIssue[] = [];
+  for (const key of LIMIT_KEYS) {
+    const spec = RESOURCE_LIMITS[key];
+    const name = naming === 'key' ? key : spec.field;
+    const value = requested[name];
+    const ceiling = ceilings[key];
+    if (value == null || ceiling === null || value <= ceiling) continue;
+    issues.push({ type: 'less_than_equal', loc: [...at, 'limits', name], msg: `${name} must be at most ${ceiling} (${spec.env}_MAX)`, input: value });
+  }
+  return issues;
+}
+
+/** Throws the 422 (BAD_USER_INPUT over GraphQL) for every requested limit above its ceiling. */
+export function checkCeilings(issues: ValidationIssue[]): void {
+  if (issues.length) throw new ValidationFailed(issues);
+}
+
+/** The limits in force for a job asking for `requested`: each one asked for, else the default. */
+export function resolveLimits(requested: RequestedLimits | null | undefined, defaults: ResourceLimits): ResourceLimits {
+  return Object.fromEntries(LIMIT_KEYS.map((k) => [k, requested?.[k] ?? defaults[k]])) as unknown as ResourceLimits;
+}
+
+/**
+ * A job's limits in force, from its stored `limits` column: the stored values
+ * over the configured defaults (rows from before the column hold '{}'), none
+ * above the ceilings configured now (a ceiling lowered since the job was
+ * submitted applies to it too). What the worker enforces and the API reports.
+ */
+export function limitsInForce(stored: string, jobLimits: Config['jobLimits']): ResourceLimits {
+  let saved: Record<string, unknown> = {};
+  try {
+    const parsed: unknown = JSON.parse(stored);
+    if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) saved = parsed as Record<string, unknown>;
+  } catch {
+    // Not JSON (never written by this service): the defaults apply.
+  }
+  const out: Record<string, number | null> = {};
+  for (const key of LIMIT_KEYS) {
+    const v = saved[key];
+    const value = v === null || (typeof v === 'number' && Number.isInteger(v) && v > 0) ? v : jobLimits.defaults[key];
+    const ceiling = jobLimits.ceilings[key];
+    out[key] = ceiling === null ? value : value === null ? ceiling : Math.min(value, ceiling);
+  }
+  return out as unknown as ResourceLimits;
+}
+
 /** The GraphQL-side input (camelCase). */
 export const submitJobInput = z.strictObject({
   name: jobName,
@@ -39,6 +133,7 @@ export const submitJobInput = z.strictObject({
   env: env.nullish(),
   payload: payload.nullish(),
   timeoutSeconds: timeoutSeconds.nullish(),
+  limits: resourceLimitsInput.nullish(),
 });
 export type SubmitJobInput = z.output<typeof submitJobInput>;
 
@@ -62,6 +157,11 @@ function resolvedRoots(roots: readonly string[]): string[] {
   });
 }
 
+/** The allowed root (resolved) that holds a resolved directory, or null. */
+export function allowedRootOf(dir: string, allowedRoots: readonly string[]): string | null {
+  return resolvedRoots(allowedRoots).find((root) => inside(root, dir)) ?? null;
+}
+
 export interface PreparedJob {
   name: string;
   command: string;
@@ -69,6 +169,8 @@ export interface PreparedJob {
   payload: string | null;
   workingDir: string | null;
   timeoutSeconds: number | null;
+  /** JSON of the limits in force (ResourceLimits). */
+  limits: string;
 }
 
 /** A new pending job exactly as the database will hold it (defaults spelled out), so no read-back is needed. */
@@ -85,8 +187,12 @@ export function pendingJob(prepared: PreparedJob, row: { id: string; ownerId: st
   };
 }
 
-/** Domain checks on a shape-valid job; `where` prefixes messages for batch members. */
-export function prepareJob(input: SubmitJobInput, allowedRoots: readonly string[], where = ''): PreparedJob {
+/**
+ * Domain checks on a shape-valid job whose limits are within the ceilings
+ * (ceilingIssues); `where` prefixes messages for batch members.
+ */
+export function prepareJob(input: SubmitJobInput, config: Pick<Config, 'jobsAllowedRoots' | 'jobLimits'>, where = ''): PreparedJob {
+  const allowedRoots = config.jobsAllowedRoots;
   const envVars = input.env ?? {};
   const denied = Object.keys(envVars).filter((k) => LOADER_VARS.test(k));
   if (denied.length) {
@@ -101,7 +207,7 @@ export function prepareJob(input: SubmitJobInput, allowedRoots: readonly string[
       throw new BadInput(`${where}working_dir ${input.workingDir} does not exist`);
     }
     if (!statSync(real).isDirectory()) throw new BadInput(`${where}working_dir ${input.workingDir} is not a directory`);
-    if (!resolvedRoots(allowedRoots).some((root) => inside(root, real))) {
+    if (!allowedRootOf(real, allowedRoots)) {
       throw new BadInput(`${where}working_dir ${input.workingDir} is outside the allowed roots (${allowedRoots.join(', ')}); set JOBS_ALLOWED_ROOTS to allow it`);
     }
     dir = real;
@@ -113,6 +219,7 @@ export function prepareJob(input: SubmitJobInput, allowedRoots: readonly string[
     payload: input.payload ? JSON.stringify(input.payload) : null,
     workingDir: dir,
     timeoutSeconds: input.timeoutSeconds ?? null,
+    limits: JSON.stringify(resolveLimits(input.limits, config.jobLimits.defaults)),
   };
 }
 

@@ -2,13 +2,14 @@
 // and purge. Stopping a running process is delegated to JobControl (the
 // engine, local or on another worker); everything else is rows.
 import { rm } from 'node:fs/promises';
+import type { ResourceLimits } from '../config.js';
 import type { Job } from '../generated/sqlite/client.js';
 import { createJobWriter } from '../db/groupCommit.js';
 import { Conflict, Forbidden, NotFound } from '../errors.js';
 import type { EventBus } from '../events/bus.js';
 import type { ServiceDeps, Viewer } from './deps.js';
 import { isId, newId } from './ids.js';
-import { isTerminal, pendingJob, prepareJob, storableText, submitJobInput, JOB_STATUSES, type JobStatus } from './jobSpec.js';
+import { ceilingIssues, checkCeilings, isTerminal, limitsInForce, pendingJob, prepareJob, storableText, submitJobInput, JOB_STATUSES, type JobStatus } from './jobSpec.js';
 import { afterWhere, ORDER, pageSize, toPage, type Page } from './paging.js';
 import { parseInput } from './validation.js';
 import { z } from 'zod';
@@ -97,7 +98,8 @@ export function createJobService({ db, config, log }: ServiceDeps, bus: EventBus
     async submit(viewer: Viewer, raw: unknown): Promise<Job> {
       requireWriter(viewer, 'submit');
       const input = parseInput(submitJobInput, raw);
-      const prepared = prepareJob(input, config.jobsAllowedRoots);
+      checkCeilings(ceilingIssues(input.limits, config.jobLimits.ceilings));
+      const prepared = prepareJob(input, config);
       const id = newId();
       const job = pendingJob(prepared, { id, ownerId: viewer.id, batchId: null, createdAt: new Date() }, config.dataDir);
       await writer.insert(job);
@@ -108,6 +110,11 @@ export function createJobService({ db, config, log }: ServiceDeps, bus: EventBus
     },
 
     get: visible,
+
+    /** The resource limits in force for the job (what the worker enforces). */
+    limitsOf(job: Pick<Job, 'limits'>): ResourceLimits {
+      return limitsInForce(job.limits, config.jobLimits);
+    },
 
     async list(viewer: Viewer, args: { status?: string | null; batchId?: string | null; first?: number | null; after?: string | null }): Promise<Page<Job>> {
       const size = pageSize(args.first);

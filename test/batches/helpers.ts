@@ -6,14 +6,11 @@ import { join } from 'node:path';
 import { expect } from 'vitest';
 import { waitFor, type TestServer } from '../helpers/server.js';
 
-import { ISO_Z, TERMINAL } from '../helpers/jobs.js';
+import { ISO_Z, JOB_READ_KEYS, TERMINAL, type ResourceLimitsRead } from '../helpers/jobs.js';
 
 export { ISO_Z, maxOverlap, TERMINAL } from '../helpers/jobs.js';
 
-export const JOB_KEYS = [
-  'batch_id', 'command', 'created_at', 'env', 'error', 'exit_code', 'finished_at', 'id', 'name',
-  'owner_id', 'payload', 'started_at', 'status', 'timeout_seconds', 'working_dir',
-].sort();
+export const JOB_KEYS = [...JOB_READ_KEYS].sort();
 export const BATCH_KEYS = ['created_at', 'description', 'id', 'job_counts', 'name', 'owner_id', 'status'].sort();
 export const BATCH_WITH_JOBS_KEYS = [...BATCH_KEYS, 'jobs'].sort();
 export const STATS_KEYS = ['canceled', 'failed', 'pending', 'running', 'success', 'total'].sort();
@@ -24,7 +21,7 @@ export interface JobRead {
   id: string; name: string; command: string[]; working_dir: string; env: Record<string, string>;
   payload: Record<string, unknown> | null; status: JobStatus; exit_code: number | null; error: string | null;
   owner_id: string; batch_id: string | null; timeout_seconds: number | null;
-  created_at: string; started_at: string | null; finished_at: string | null;
+  created_at: string; started_at: string | null; finished_at: string | null; limits: ResourceLimitsRead;
 }
 
 export interface Counts { pending: number; running: number; success: number; failed: number; canceled: number; total: number }

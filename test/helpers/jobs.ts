@@ -8,8 +8,11 @@ import { restClient, tokenClient, waitFor, type TestServer } from './server.js';
 
 export const JOB_READ_KEYS = [
   'id', 'name', 'command', 'working_dir', 'env', 'payload', 'status', 'exit_code', 'error',
-  'owner_id', 'batch_id', 'timeout_seconds', 'created_at', 'started_at', 'finished_at',
+  'owner_id', 'batch_id', 'timeout_seconds', 'created_at', 'started_at', 'finished_at', 'limits',
 ] as const;
+/** JobRead.limits: every key always present, null = unlimited. */
+export const RESOURCE_LIMIT_KEYS = ['memory_mb', 'pids', 'cpu_seconds', 'open_files', 'file_size_mb'] as const;
+export type ResourceLimitsRead = Record<(typeof RESOURCE_LIMIT_KEYS)[number], number | null>;
 export const STATS_KEYS = ['pending', 'running', 'success', 'failed', 'canceled', 'total'] as const;
 export const TERMINAL = ['success', 'failed', 'canceled'];
 export const ISO_Z = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
@@ -30,6 +33,7 @@ export interface JobRead {
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
+  limits: ResourceLimitsRead;
 }
 
 export interface JobLogs {

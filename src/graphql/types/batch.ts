@@ -2,7 +2,7 @@ import type { BatchView } from '../../services/batches.js';
 import { builder } from '../builder.js';
 import { requireViewer } from '../context.js';
 import { present } from '../input.js';
-import { JobStatsType, JobStatusEnum, JobType, SubmitJobInput } from './job.js';
+import { JobStatsType, JobStatusEnum, JobType, SubmitJobInput, submitted } from './job.js';
 
 const BatchType = builder.objectRef<BatchView>('Batch').implement({
   description: 'A named group of jobs submitted together; status is derived from its jobs.',
@@ -56,7 +56,7 @@ builder.mutationFields((t) => ({
     authScopes: { authenticated: true },
     args: { input: t.arg({ type: CreateBatchInput, required: true }) },
     resolve: (_root, { input }, ctx) =>
-      ctx.services.batches.create(requireViewer(ctx), { ...present(input), jobs: input.jobs.map((j) => present(j)) }),
+      ctx.services.batches.create(requireViewer(ctx), { ...present(input), jobs: input.jobs.map(submitted) }),
   }),
   cancelBatch: t.field({
     type: BatchType,

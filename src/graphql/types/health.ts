@@ -1,5 +1,7 @@
+import type { IsolationReport } from '../../engine/isolation.js';
 import type { HealthReport } from '../../services/health.js';
 import { builder } from '../builder.js';
+import { requireViewer } from '../context.js';
 
 const Health = builder.objectRef<HealthReport>('Health').implement({
   fields: (t) => ({
@@ -7,7 +9,32 @@ const Health = builder.objectRef<HealthReport>('Health').implement({
     database: t.exposeBoolean('database'),
     redis: t.exposeBoolean('redis', { nullable: true, description: 'null when no Redis is configured' }),
     version: t.exposeString('version'),
+    isolation: t.exposeString('isolation', {
+      nullable: true,
+      description: 'How isolated jobs run by this process are: full, reduced, off (JOB_ISOLATION=off) or none (impossible on this host: jobs are refused); null when it runs no jobs (serve --no-worker). Admins see the details in `isolation`.',
+    }),
+  }),
+});
+
+const IsolationStatus = builder.objectRef<IsolationReport>('IsolationStatus').implement({
+  description: 'The isolation jobs of this process get, as its spawner helper found the host when it started.',
+  fields: (t) => ({
+    level: t.exposeString('level', { description: 'full: own uid per user, namespaces and cgroup; reduced: unprivileged user namespace; off: JOB_ISOLATION=off; none: impossible on this host, jobs are refused' }),
+    identity: t.exposeString('identity', { description: 'As whom jobs run' }),
+    features: t.exposeStringList('features', { description: 'Kernel features in use' }),
+    missing: t.exposeStringList('missing', { description: 'What this host lacks and what is done instead; empty when nothing is' }),
+    network: t.exposeString('network', { description: 'How jobs reach the network' }),
   }),
 });
 
 builder.queryField('health', (t) => t.field({ type: Health, resolve: (_root, _args, ctx) => ctx.services.health.check() }));
+
+builder.queryField('isolation', (t) =>
+  t.field({
+    type: IsolationStatus,
+    nullable: true,
+    authScopes: { admin: true },
+    description: 'Admins only: how jobs run by this process are isolated; null when it runs none (serve --no-worker).',
+    resolve: (_root, _args, ctx) => ctx.services.health.isolation(requireViewer(ctx)),
+  }),
+);

@@ -1,3 +1,4 @@
+import { RESOURCE_LIMITS, type ResourceLimits } from '../../config.js';
 import type { JobLogs, JobStats } from '../../services/jobs.js';
 import { builder } from '../builder.js';
 import { requireViewer } from '../context.js';
@@ -27,6 +28,36 @@ const JobLogsType = builder.objectRef<JobLogs>('JobLogs').implement({
   }),
 });
 
+const limitHelp = (key: keyof ResourceLimits) => {
+  const spec = RESOURCE_LIMITS[key];
+  return `${spec.min} to ${spec.max}, at most ${spec.env}_MAX when that is set (default ${spec.env}, else ${spec.def ?? 'unlimited'})`;
+};
+
+// Its fields cost nothing: Job.limits (one unit, like any field of the row)
+// has computed them all, so a full page of jobs with every field still fits
+// the complexity limit.
+const ResourceLimitsType = builder.objectRef<ResourceLimits>('ResourceLimits').implement({
+  description: 'Per-job resource limits in force; null is unlimited.',
+  fields: (t) => ({
+    memoryMb: t.exposeInt('memoryMb', { nullable: true, complexity: 0, description: 'Memory, in MiB' }),
+    pids: t.exposeInt('pids', { nullable: true, complexity: 0, description: 'Processes and threads' }),
+    cpuSeconds: t.exposeInt('cpuSeconds', { nullable: true, complexity: 0, description: 'CPU time, in seconds' }),
+    openFiles: t.exposeInt('openFiles', { nullable: true, complexity: 0, description: 'Open file descriptors per process' }),
+    fileSizeMb: t.exposeInt('fileSizeMb', { nullable: true, complexity: 0, description: 'Largest file a job may write, in MiB' }),
+  }),
+});
+
+export const ResourceLimitsInput = builder.inputType('ResourceLimitsInput', {
+  description: 'Per-job resource limits to ask for; each omitted (or null) gets the configured default. Above a configured ceiling: BAD_USER_INPUT.',
+  fields: (t) => ({
+    memoryMb: t.int({ description: `Memory in MiB: ${limitHelp('memoryMb')}` }),
+    pids: t.int({ description: `Processes and threads: ${limitHelp('pids')}` }),
+    cpuSeconds: t.int({ description: `CPU seconds: ${limitHelp('cpuSeconds')}` }),
+    openFiles: t.int({ description: `Open files: ${limitHelp('openFiles')}` }),
+    fileSizeMb: t.int({ description: `Largest file in MiB: ${limitHelp('fileSizeMb')}` }),
+  }),
+});
+
 export const JobType = builder.prismaObject('Job', {
   fields: (t) => ({
     id: t.exposeID('id'),
@@ -46,6 +77,11 @@ export const JobType = builder.prismaObject('Job', {
     finishedAt: t.expose('finishedAt', { type: 'DateTime', nullable: true }),
     stdoutTruncated: t.exposeBoolean('stdoutTruncated'),
     stderrTruncated: t.exposeBoolean('stderrTruncated'),
+    limits: t.field({
+      type: ResourceLimitsType,
+      description: 'The resource limits in force: what the job asked for, else the defaults, within the ceilings configured now.',
+      resolve: (j, _args, ctx) => ctx.services.jobs.limitsOf(j),
+    }),
     logs: t.field({
       type: JobLogsType,
       description: 'Stored output; a CONFLICT error while the job is pending or running.',
@@ -74,6 +110,7 @@ export const SubmitJobInput = builder.inputType('SubmitJobInput', {
     env: t.field({ type: 'JSONObject', description: 'Variable name to string value' }),
     payload: t.field({ type: 'JSONObject', description: 'Stored and returned verbatim' }),
     timeoutSeconds: t.int(),
+    limits: t.field({ type: ResourceLimitsInput, description: 'Resource limits to ask for; omitted, the defaults' }),
   }),
 });
 
@@ -85,6 +122,13 @@ export const ForceCompleteInput = builder.inputType('ForceCompleteInput', {
     exitCode: t.int(),
   }),
 });
+
+/** A SubmitJobInput as the services take it: only what was sent, nested limits too. */
+export const submitted = (input: typeof SubmitJobInput.$inferInput) => {
+  const out: Record<string, unknown> = present(input);
+  if (input.limits) out.limits = present(input.limits);
+  return out;
+};
 
 builder.queryFields((t) => ({
   job: t.field({
@@ -114,7 +158,7 @@ builder.mutationFields((t) => ({
     type: JobType,
     authScopes: { authenticated: true },
     args: { input: t.arg({ type: SubmitJobInput, required: true }) },
-    resolve: (_root, { input }, ctx) => ctx.services.jobs.submit(requireViewer(ctx), present(input)),
+    resolve: (_root, { input }, ctx) => ctx.services.jobs.submit(requireViewer(ctx), submitted(input)),
   }),
   cancelJob: t.field({
     type: JobType,
