@@ -105,7 +105,8 @@ function jobLimits(env: Env): Config['jobLimits'] {
   const ceilings: Record<string, number | null> = {};
   for (const [key, spec] of Object.entries(RESOURCE_LIMITS)) {
     const ceiling = limit(env, `${spec.env}_MAX`, null, spec.min, spec.max);
-    const def = limit(env, spec.env, spec.def === null ? null : Math.min(spec.def, ceiling ?? spec.def), spec.min, spec.max);
+    // Unset, the default is the built-in one held to the ceiling (an unlimited one becomes the ceiling).
+    const def = limit(env, spec.env, spec.def === null ? ceiling : Math.min(spec.def, ceiling ?? spec.def), spec.min, spec.max);
     if (ceiling !== null && (def === null || def > ceiling)) {
       throw new ConfigError(`${spec.env} (${def ?? 'unlimited'}) must not exceed ${spec.env}_MAX (${ceiling})`);
     }

@@ -28,7 +28,7 @@ import { createLocalBus, type EventBus } from './events/bus.js';
 import { createRedisBus } from './events/redisBus.js';
 import { createJobControl } from './engine/control.js';
 import { guardBackends } from './engine/firewall.js';
-import { networkReport } from './engine/isolation.js';
+import { helperIsolation, networkReport } from './engine/isolation.js';
 import { createWorker, type Worker } from './engine/worker.js';
 import { startSpawner } from './engine/spawnerClient.js';
 import { VERSION } from './version.js';
@@ -81,7 +81,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   // The worker reads the default limit through the limits service; the
   // services reach the worker through JobControl. Build the limits reader first.
   const limitsReader = createLimitsService(deps, bus, () => control.wake());
-  const spawner = options.worker === false ? null : await startSpawner(log, config.spawner);
+  const spawner = options.worker === false ? null : await startSpawner(log, config.spawner, { isolation: helperIsolation(config) });
   const worker = spawner ? createWorker(db, config, bus, log, limitsReader.defaultLimit, spawner.launcher) : null;
   const control = createJobControl(db, bus, worker, config.killGraceMs + 10_000);
   const services = createServices(deps, tokens, {
