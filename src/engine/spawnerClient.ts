@@ -216,7 +216,8 @@ const MAX_RESTART_DELAY_MS = 5_000;
 /** A helper that ran this long before dying is restarted at once. */
 const HEALTHY_MS = 10_000;
 
-// How long start-up waits for the first helper to say what isolation it has.
+// How long start-up waits for the first helper to say what isolation it has
+// (one that cannot start or dies ends the wait at once).
 const FIRST_READY_MS = 10_000;
 
 export async function startSpawner(log: Logger, want: SpawnerKind = 'auto', options: SpawnerOptions = {}): Promise<Spawner> {
@@ -236,15 +237,15 @@ export async function startSpawner(log: Logger, want: SpawnerKind = 'auto', opti
   // What the first ready helper reported; every later one runs on the same host.
   let isolation: Omit<IsolationReport, 'network'> | null = null;
   let cgroupRoot: string | null = null;
-  let firstReady!: () => void;
-  const firstReport = new Promise<void>((resolve) => (firstReady = resolve));
+  let firstAnswer!: () => void;
+  const firstReport = new Promise<void>((resolve) => (firstAnswer = resolve));
 
   function onReady(fields: string[]) {
     const [level = 'off', features = '-', missing = '-', cgroups = '-'] = fields;
     if (isolation) return;
     isolation = describeIsolation(options.isolation ? level : 'off', !!options.isolation, kind, features, missing);
     cgroupRoot = cgroups === '-' ? null : cgroups;
-    firstReady();
+    firstAnswer();
   }
 
   function onLine(line: string, ready: () => void) {
@@ -363,6 +364,7 @@ export async function startSpawner(log: Logger, want: SpawnerKind = 'auto', opti
   }
 
   function helperDown(startedAt: number, err: Error | null, code: number | null = null, signal: NodeJS.Signals | null = null) {
+    firstAnswer();
     if (closing) return;
     quickDeaths = Date.now() - startedAt >= HEALTHY_MS ? 0 : quickDeaths + 1;
     const delay = quickDeaths <= 1 ? 0 : Math.min(MAX_RESTART_DELAY_MS, RESTART_DELAY_MS * 2 ** (quickDeaths - 2));
@@ -390,6 +392,8 @@ export async function startSpawner(log: Logger, want: SpawnerKind = 'auto', opti
     const envEntries = Object.entries(env).map(([k, v]) => `${k}=${v}`);
     checkNoNul([file, cwd, ...args, ...envEntries]);
     const id = (nextId++).toString(36);
+    // Throws (E2BIG) before anything is kept.
+    const command = frame(['spawn', id, file, cwd, makeCwd ? '1' : '0', ...isolationFields(cwd, iso), String(args.length), ...args, ...envEntries]);
     const proc = new RemoteProcess(id, (fields) => write(id, frame(fields)), () => running.delete(id), () => abandon(id));
     running.set(id, proc);
     if (iso && report().level === 'none') {
@@ -398,7 +402,6 @@ export async function startSpawner(log: Logger, want: SpawnerKind = 'auto', opti
     }
     proc.cgroup = iso?.cgroup ?? null;
     proc.workingDir = iso ? { cwd, root: iso.root } : null;
-    const command = frame(['spawn', id, file, cwd, makeCwd ? '1' : '0', ...isolationFields(cwd, iso), String(args.length), ...args, ...envEntries]);
     if (!helper) unsent.add(id);
     write(id, command);
     return proc;
