@@ -64,6 +64,7 @@ static int cg_kill; /* cgroup v2 has cgroup.kill */
 
 struct iso_job {
   pid_t init;
+  int start_fd;           /* until the job has execed: closes empty then, or carries the errno */
   int status_fd;          /* init writes the job's wait status here before it exits */
   int running;
   long long cpu_ns;       /* CPU limit, 0: none */
@@ -480,7 +481,8 @@ static __attribute__((noreturn)) void job_init(struct setup *s) {
   sigprocmask(SIG_BLOCK, &mask, NULL);
   int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
   if (sfd < 0) fail_with(s->error_w, errno);
-  pid_t job = fork();
+  /* vfork: the job borrows our memory until it execs (run_job makes only system calls, allocates nothing). */
+  pid_t job = vfork();
   if (job < 0) fail_with(s->error_w, errno);
   if (job == 0) run_job(s);
   /* Ours to keep: the status pipe and the signalfd. The job's error pipe closes when it execs. */
@@ -526,21 +528,11 @@ pid_t iso_spawn(const struct iso_spec *sp, const char *file, char *const argv[],
   close(error_pipe[1]), error_pipe[1] = -1;
   for (int h = 0; h < NCG; h++)
     if (s.procs[h] >= 0) close(s.procs[h]), s.procs[h] = -1;
-  /* Until the job execs (the pipe closes empty) or reports why it could not. */
-  int e = 0;
-  ssize_t n;
-  while ((n = read(error_pipe[0], &e, sizeof e)) < 0 && errno == EINTR) {}
-  close(error_pipe[0]), error_pipe[0] = -1;
-  if (n > 0) {
-    kill(init, SIGKILL);
-    waitpid(init, NULL, 0);
-    errno = e ? e : EIO;
-    init = -1;
-    goto failed;
-  }
+  fcntl(error_pipe[0], F_SETFL, O_NONBLOCK);
   struct iso_job *j = calloc(1, sizeof *j);
   if (!j) abort();
   j->init = init;
+  j->start_fd = error_pipe[0];
   j->status_fd = status_pipe[0];
   j->running = 1;
   j->cpu_ns = sp->cpu > 0 && cg_cpu >= 0 ? sp->cpu * 1000000000LL : 0;
@@ -559,6 +551,37 @@ failed:
   for (int h = 0; h < NCG; h++)
     if (s.procs[h] >= 0) close(s.procs[h]);
   remove_cgroups(sp->cgroup);
+  return -1;
+}
+
+int iso_start_fd(const struct iso_job *j) { return j->start_fd; }
+
+int iso_started(struct iso_job *j, int init_reaped, int *error) {
+  if (j->start_fd < 0) return 1;
+  int e = 0;
+  ssize_t n;
+  for (;;) {
+    n = read(j->start_fd, &e, sizeof e);
+    if (n >= 0 || errno != EINTR) break;
+  }
+  if (n < 0 && errno == EAGAIN) {
+    if (!init_reaped) return 0;
+    /* Init is gone, so its job has execed or exited: the pipe answers at once. */
+    fcntl(j->start_fd, F_SETFL, 0);
+    return iso_started(j, init_reaped, error);
+  }
+  close(j->start_fd);
+  j->start_fd = -1;
+  if (n == 0) return 1;
+  *error = n > 0 && e ? e : EIO;
+  if (!init_reaped) {
+    kill(j->init, SIGKILL);
+    waitpid(j->init, NULL, 0);
+  }
+  close(j->status_fd);
+  j->running = 0;
+  j->removing = 1;
+  remove_cgroups(j->name);
   return -1;
 }
 

@@ -26,10 +26,19 @@ void iso_ready_line(char *buf, size_t len);
 /*
  * Starts a job in its namespaces and cgroup: returns the outer pid of its
  * init (the process group to signal), or -1 with *error set when it could
- * not start (nothing is left of it then).
+ * not be set out (nothing is left of it then). Whether the job itself
+ * started is known later: see iso_started.
  */
 pid_t iso_spawn(const struct iso_spec *sp, const char *file, char *const argv[], char *const envp[], int out, int err,
                 int *error, struct iso_job **job);
+/* While its start is not known: an fd that becomes readable once it is; -1 after. */
+int iso_start_fd(const struct iso_job *job);
+/*
+ * Whether the job has started (execed): 1 yes, 0 not known yet, -1 it could
+ * not (*error set; its init is killed and reaped, and nothing more is to be
+ * done with it). init_reaped: its init has exited and was reaped already.
+ */
+int iso_started(struct iso_job *job, int init_reaped, int *error);
 /*
  * Its init exited with init_status: the job's own wait status and the limit
  * it ran into ("memory", "pids", "cpu", or NULL). Frees nothing yet: the

@@ -81,6 +81,7 @@ struct job {
   int paused[2];
   int exited;
   struct iso_job *iso; /* isolated: its init is pid */
+  int starting;        /* isolated, not known to have execed yet: not announced, outputs not read */
 };
 
 static struct job **jobs;
@@ -330,6 +331,8 @@ static void spawn_job(char **f, size_t nfields) {
   if (!j) die("calloc");
   j->pid = pid;
   j->iso = iso;
+  /* An isolated job sets itself up while we go on; it is announced once it has execed. */
+  j->starting = iso != NULL;
   snprintf(j->id, sizeof j->id, "%s", id);
   j->fd[0] = po[0];
   j->fd[1] = pe[0];
@@ -340,7 +343,25 @@ static void spawn_job(char **f, size_t nfields) {
     if (!(jobs = realloc(jobs, capjobs * sizeof *jobs))) die("realloc");
   }
   jobs[njobs++] = j;
-  putf("s %s %d\n", id, (int)pid);
+  if (!j->starting) putf("s %s %d\n", id, (int)pid);
+}
+
+/* An isolated job whose start was pending: announces it, or its failure (it is gone then). 0: still pending. */
+static int settle_start(struct job *j, int init_reaped) {
+  int e = 0, r = iso_started(j->iso, init_reaped, &e);
+  if (r == 0) return 0;
+  j->starting = 0;
+  if (r > 0) {
+    putf("s %s %d\n", j->id, (int)j->pid);
+    return 1;
+  }
+  fail(j->id, e);
+  j->iso = NULL;
+  j->exited = 1;
+  close_output(j, 0, 0);
+  close_output(j, 1, 0);
+  forget_if_done(j);
+  return -1;
 }
 
 static void command(char *payload, size_t len) {
@@ -377,6 +398,7 @@ static void reap(void) {
     for (size_t i = 0; i < njobs; i++) {
       struct job *j = jobs[i];
       if (j->pid != pid || j->exited) continue;
+      if (j->starting && settle_start(j, 1) < 0) break;
       char code[16] = "-", sig[16] = "-";
       const char *limit = NULL;
       int gone;
@@ -428,7 +450,7 @@ int main(int argc, char **argv) {
   struct polled { struct job *job; int s; } *who = NULL;
   size_t capfds = 0;
   for (;;) {
-    size_t n = 0, need = 3 + 2 * njobs;
+    size_t n = 0, need = 3 + 3 * njobs;
     if (need > capfds) {
       capfds = need * 2;
       free(fds);
@@ -440,11 +462,17 @@ int main(int argc, char **argv) {
     fds[n++] = (struct pollfd){ .fd = STDIN_FILENO, .events = POLLIN };
     fds[n++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
     fds[n++] = (struct pollfd){ .fd = out_len ? STDOUT_FILENO : -1, .events = POLLOUT };
+    for (size_t i = 0; i < njobs; i++)
+      if (jobs[i]->starting) {
+        who[n].job = jobs[i];
+        who[n].s = 2;
+        fds[n++] = (struct pollfd){ .fd = iso_start_fd(jobs[i]->iso), .events = POLLIN };
+      }
     /* While the worker is behind, outputs wait in their pipes, and jobs block on a full one. */
     if (out_len < OUT_HIGH) {
       for (size_t i = 0; i < njobs; i++)
         for (int s = 0; s < 2; s++)
-          if (jobs[i]->fd[s] >= 0 && !jobs[i]->paused[s]) {
+          if (jobs[i]->fd[s] >= 0 && !jobs[i]->paused[s] && !jobs[i]->starting) {
             who[n].job = jobs[i];
             who[n].s = s;
             fds[n++] = (struct pollfd){ .fd = jobs[i]->fd[s], .events = POLLIN };
@@ -454,6 +482,9 @@ int main(int argc, char **argv) {
       if (errno == EINTR) continue;
       die("poll");
     }
+    /* Starts first: a job is announced before its exit and its output. */
+    for (size_t i = 3; i < n && who[i].s == 2; i++)
+      if (fds[i].revents) settle_start(who[i].job, 0);
     if (fds[1].revents) {
       struct signalfd_siginfo si;
       while (read(sfd, &si, sizeof si) == sizeof si) {}
@@ -462,7 +493,7 @@ int main(int argc, char **argv) {
     iso_sweep();
     /* Outputs before commands: a close command may free a job polled here. */
     for (size_t i = 3; i < n; i++)
-      if (fds[i].revents && who[i].job->fd[who[i].s] == fds[i].fd) read_output(who[i].job, who[i].s);
+      if (who[i].s < 2 && fds[i].revents && who[i].job->fd[who[i].s] == fds[i].fd) read_output(who[i].job, who[i].s);
     if (fds[0].revents) {
       if (have == cap) {
         cap *= 2;
