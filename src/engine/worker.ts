@@ -56,20 +56,21 @@ export function createWorker(db: Database, config: Config, bus: EventBus, log: L
     bus.publish('job.changed', { jobId: job.id, ownerId: job.ownerId, batchId: job.batchId, status }, job.id);
   }
 
-  let attempts = 0;
+  // Every start of a job gets a cgroup of its own, named by the job and the attempt (this process, its count of starts).
+  let starts = 0;
+  const isolationOf = (job: Job) =>
+    isolationFor(job, config, limitsInForce(job.limits, config.jobLimits), `${process.pid.toString(36)}-${(starts++).toString(36)}`, (dir) =>
+      allowedRootOf(dir, config.jobsAllowedRoots),
+    );
 
   async function run(job: Job, entry: Active) {
     const jlog = wlog.scope({ jobId: job.id });
     try {
-      let isolation;
-      if (config.jobIsolation === 'on') {
-        isolation = isolationFor(job, config, limitsInForce(job.limits, config.jobLimits), `${process.pid.toString(36)}${(attempts++).toString(36)}`, (dir) => allowedRootOf(dir, config.jobsAllowedRoots));
-        if (!isolation) {
-          const final: FinalState = { status: 'failed', exitCode: null, error: `working_dir ${job.workingDir} is no longer inside the allowed roots (JOBS_ALLOWED_ROOTS)` };
-          await records.finished(job.id, final);
-          announce(job, final.status);
-          return;
-        }
+      const isolation = config.jobIsolation === 'on' ? isolationOf(job) : undefined;
+      if (isolation === null) {
+        const final: FinalState = { status: 'failed', exitCode: null, error: `working_dir ${job.workingDir} is no longer inside the allowed roots (JOBS_ALLOWED_ROOTS)` };
+        await records.finished(job.id, final);
+        return announce(job, final.status);
       }
       const handle = startRun(
         {
