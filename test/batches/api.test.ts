@@ -315,7 +315,7 @@ describe.each(PROVIDERS)('batches API on %s', (provider) => {
     it('another operator gets 404 on every route of a batch that is not theirs; the batch is untouched', async () => {
       const owner = op;
       const other = pager;
-      const gate = newGate(s);
+      const gate = newGate();
       const b = await createBatch(s, owner.token, { name: 'mine', jobs: [{ name: 'hold', command: gated(gate) }, { name: 'hold-too', command: gated(gate) }] });
       await waitBatch(s, owner.token, b.id, (x) => x.job_counts.running === 2);
 

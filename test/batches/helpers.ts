@@ -1,12 +1,12 @@
 // Shared pieces of the batch suites: typed REST shapes, polling helpers,
 // gate files that hold a job running until the test lets it go, and
 // process-group probes for "nothing of the job is left running".
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { waitFor, type TestServer } from '../helpers/server.js';
 
-import { ISO_Z, JOB_READ_KEYS, TERMINAL, type ResourceLimitsRead } from '../helpers/jobs.js';
+import { ISO_Z, JOB_READ_KEYS, jobGate, jobGroup, TERMINAL, type ResourceLimitsRead } from '../helpers/jobs.js';
 
 export { ISO_Z, maxOverlap, TERMINAL } from '../helpers/jobs.js';
 
@@ -151,27 +151,20 @@ export function openGate(gatePath: string): void {
   writeFileSync(gatePath, 'go');
 }
 
-let gateCounter = 0;
-export function newGate(s: TestServer, label = 'gate'): string {
-  return join(s.db.dataDir, `${label}-${++gateCounter}-${Math.random().toString(36).slice(2, 8)}`);
+/** A fresh gate for gated(): not under DATA_DIR, which isolated jobs cannot see (jobGate in helpers/jobs.ts). */
+export function newGate(label = 'gate'): string {
+  return jobGate(label);
 }
 
-/** Writes the shell's pid (its process group id: jobs lead their own group) to ./pid, then waits with a background child. */
-export const PID_SLEEPER = ['sh', '-c', 'echo $$ > pid; sleep 300 & sleep 300'];
+/** Waits with a background child: the job's processes, found with pgidOf. */
+export const SLEEPER = ['sh', '-c', 'sleep 300 & sleep 300'];
 
 export function runDir(s: TestServer, jobId: string): string {
   return join(s.db.dataDir, 'runs', jobId);
 }
 
-/** The process group id a PID_SLEEPER job recorded, once it has written it. */
-export async function pgidOf(s: TestServer, jobId: string): Promise<number> {
-  const file = join(runDir(s, jobId), 'pid');
-  return waitFor(() => {
-    if (!existsSync(file)) return null;
-    const n = Number(readFileSync(file, 'utf8').trim());
-    return Number.isInteger(n) && n > 1 ? n : null;
-  }, 20_000, 25);
-}
+/** A running job's process group on the host (its init's pid), from its cgroup (jobGroup in helpers/jobs.ts). */
+export const pgidOf = (jobId: string): Promise<number> => jobGroup(jobId, 20_000);
 
 /** True while any process of the group exists (kill(-pgid, 0) does not fail with ESRCH). */
 export function groupAlive(pgid: number): boolean {

@@ -1,14 +1,14 @@
 // A batch's life: status derived from its jobs as they change, cancel and
 // force-complete of a batch with running and pending jobs (processes gone),
 // and delete (409 while live, then batch, jobs, logs and run dirs gone).
-import { existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROVIDERS } from '../helpers/db.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import {
   counts, createBatch, expectBatchRead, expectJobRead, gated, getBatch, groupAlive, isDone, newGate, openGate, pgidOf,
-  PID_SLEEPER, runDir, waitBatch, waitJob, type BatchRead, type JobRead, type User,
+  SLEEPER, runDir, waitBatch, waitJob, type BatchRead, type JobRead, type User,
 } from './helpers.js';
 
 describe.each(PROVIDERS)('batch lifecycle on %s', (provider) => {
@@ -31,8 +31,8 @@ describe.each(PROVIDERS)('batch lifecycle on %s', (provider) => {
   describe('status derivation', () => {
     it('pending while none started, running while one runs, failed when one failed; job_counts follow', async () => {
       const { token } = u.derive;
-      const g0 = newGate(s);
-      const gA = newGate(s);
+      const g0 = newGate();
+      const gA = newGate();
       // The user's only slot is held by a job outside the batch.
       const blocker = await s.request('POST', '/jobs', { token, body: { name: 'blocker', command: gated(g0) } });
       expect(blocker.status).toBe(202);
@@ -69,7 +69,7 @@ describe.each(PROVIDERS)('batch lifecycle on %s', (provider) => {
 
     it('running while some are pending after others ended; canceled when one was canceled and none failed', async () => {
       const { token } = u.partial;
-      const g0 = newGate(s);
+      const g0 = newGate();
       const blocker = await s.request('POST', '/jobs', { token, body: { name: 'blocker', command: gated(g0) } });
       await waitJob(s, token, blocker.body.id, (j) => j.status === 'running');
       const b = await createBatch(s, token, { name: 'partial', jobs: [{ name: 'a', command: ['true'] }, { name: 'b', command: ['true'] }] });
@@ -90,7 +90,7 @@ describe.each(PROVIDERS)('batch lifecycle on %s', (provider) => {
     it('success only when every job succeeded; failed wins over canceled; a spawn failure is a failure', async () => {
       const { token } = u.mixed;
       const ok = await createBatch(s, token, { name: 'ok', jobs: [{ name: 'a', command: ['true'] }, { name: 'b', command: ['echo', 'x'] }, { name: 'c', command: ['sh', '-c', 'exit 0'] }] });
-      const g = newGate(s);
+      const g = newGate();
       const mixed = await createBatch(s, token, { name: 'mixed', jobs: [{ name: 'fails', command: ['false'] }, { name: 'held', command: gated(g) }] });
       const spawn = await createBatch(s, token, { name: 'spawn', jobs: [{ name: 'ok', command: ['true'] }, { name: 'missing', command: ['/definitely/not/a/program'] }] });
 
@@ -115,12 +115,12 @@ describe.each(PROVIDERS)('batch lifecycle on %s', (provider) => {
 
   it('cancel mid-run: running and pending jobs end canceled, nothing of the running ones is left, pending ones never start', async () => {
     const { token, id: ownerId } = u.cancel;
-    const b = await createBatch(s, token, { name: 'cancel-me', jobs: Array.from({ length: 6 }, (_, i) => ({ name: `s${i}`, command: PID_SLEEPER })) });
+    const b = await createBatch(s, token, { name: 'cancel-me', jobs: Array.from({ length: 6 }, (_, i) => ({ name: `s${i}`, command: SLEEPER })) });
     const mid = await waitBatch(s, token, b.id, (x) => x.job_counts.running === 2);
     expect(mid.job_counts).toEqual(counts({ running: 2, pending: 4 }));
     const runningJobs = mid.jobs!.filter((j) => j.status === 'running');
     expect(runningJobs.map((j) => j.name)).toEqual(['s0', 's1']);
-    const pgids = await Promise.all(runningJobs.map((j) => pgidOf(s, j.id)));
+    const pgids = await Promise.all(runningJobs.map((j) => pgidOf(j.id)));
     for (const pgid of pgids) expect(groupAlive(pgid)).toBe(true);
 
     const res = await s.request('POST', `/job-batches/${b.id}/cancel`, { token });
@@ -140,7 +140,7 @@ describe.each(PROVIDERS)('batch lifecycle on %s', (provider) => {
     // The four that waited never started.
     for (const j of after.jobs!.slice(2)) {
       expect(j.started_at, j.name).toBeNull();
-      expect(existsSync(join(runDir(s, j.id), 'pid')), j.name).toBe(false);
+      expect(existsSync(runDir(s, j.id)), j.name).toBe(false);
     }
 
     // And stay that way: nothing is picked up later.
@@ -157,11 +157,11 @@ describe.each(PROVIDERS)('batch lifecycle on %s', (provider) => {
 
   it('force-complete: admin only; {"status":"failed"} fails every non-terminal job and stops the running ones', async () => {
     const { token, id: ownerId } = u.force;
-    const b = await createBatch(s, token, { name: 'force-me', jobs: [{ name: 'quick', command: ['true'] }, ...Array.from({ length: 4 }, (_, i) => ({ name: `s${i}`, command: PID_SLEEPER }))] });
+    const b = await createBatch(s, token, { name: 'force-me', jobs: [{ name: 'quick', command: ['true'] }, ...Array.from({ length: 4 }, (_, i) => ({ name: `s${i}`, command: SLEEPER }))] });
     const mid = await waitBatch(s, token, b.id, (x) => x.job_counts.success === 1 && x.job_counts.running === 2);
     expect(mid.job_counts).toEqual(counts({ success: 1, running: 2, pending: 2 }));
     const runningJobs = mid.jobs!.filter((j) => j.status === 'running');
-    const pgids = await Promise.all(runningJobs.map((j) => pgidOf(s, j.id)));
+    const pgids = await Promise.all(runningJobs.map((j) => pgidOf(j.id)));
 
     // The owner, an operator, may see the batch but not force it: 403, nothing changes.
     const own = await s.request('POST', `/job-batches/${b.id}/force-complete`, { token, body: { status: 'failed' } });
@@ -205,7 +205,9 @@ describe.each(PROVIDERS)('batch lifecycle on %s', (provider) => {
     const { token } = u.del;
     const keep = join(s.db.dataDir, 'workspace', 'keep-me');
     mkdirSync(keep, { recursive: true });
-    const g = newGate(s);
+    // Jobs run as a uid of their own: an administrator makes shared workspaces writable through a jobs group (JOB_GROUP).
+    chmodSync(keep, 0o777);
+    const g = newGate();
     const b = await createBatch(s, token, {
       name: 'delete-me',
       jobs: [
@@ -256,7 +258,7 @@ describe.each(PROVIDERS)('batch lifecycle on %s', (provider) => {
     expect((await s.request('DELETE', `/job-batches/${b.id}`, { token })).status).toBe(404);
 
     // GraphQL deleteBatch on a finished (canceled) batch.
-    const g2 = newGate(s);
+    const g2 = newGate();
     const other = await createBatch(s, token, { name: 'gql-delete', jobs: [{ name: 'held', command: gated(g2) }] });
     expect((await s.request('POST', `/job-batches/${other.id}/cancel`, { token })).status).toBe(200);
     const gqlDel = await s.graphql(`mutation($id: ID!) { deleteBatch(id: $id) }`, { id: other.id }, token);

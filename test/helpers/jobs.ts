@@ -1,9 +1,11 @@
 // Helpers for the jobs suites: submitting, waiting for states, reading the
 // process table, and running the real CLI server as a child process.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
+import { onTestFinished } from 'vitest';
+import { cgroup2Mount, cgroupProcs, jobCgroups } from './isolation.js';
 import { restClient, tokenClient, waitFor, type TestServer } from './server.js';
 
 export const JOB_READ_KEYS = [
@@ -49,8 +51,8 @@ export interface JobLogs {
 /** Anything with the REST request() of TestServer (the in-process server or a spawned one). */
 export type Api = Pick<TestServer, 'request'>;
 
-/** The shell line that records the group leader's pid in the working dir, then holds the group. */
-export const HOLD_GROUP = 'echo $$ > pid; sleep 300 & sleep 300';
+/** The shell line that holds a job's process group: a background and a foreground `sleep 300` (find them with jobGroup). */
+export const HOLD_GROUP = 'sleep 300 & sleep 300';
 
 export async function submit(s: Api, token: string, body: Record<string, unknown>): Promise<JobRead> {
   const res = await s.request('POST', '/jobs', { token, body: { name: 'job', ...body } });
@@ -92,19 +94,43 @@ export async function runJob(s: Api, token: string, body: Record<string, unknown
   return { job, logs: await getLogs(s, token, job.id) };
 }
 
-/** Waits for the `pid` file a HOLD_GROUP job writes in its working directory. */
-export async function readPidFile(dir: string, timeoutMs = 15_000): Promise<number> {
-  return waitFor(() => {
-    try {
-      const n = Number(readFileSync(join(dir, 'pid'), 'utf8').trim());
-      return Number.isInteger(n) && n > 1 ? n : undefined;
-    } catch {
-      return undefined;
-    }
-  }, timeoutMs);
+/**
+ * The host process group of a running job: the host pid of its init (the pid
+ * the service records for the job), which leads the group of all the job's
+ * processes on the host. Read from the job's cgroup, which the job cannot
+ * leave, never from a pid the job prints (inside its PID namespace `$$` is
+ * a namespace-local pid). Waits until the cgroup holds the init.
+ */
+export async function jobGroup(jobId: string, timeoutMs = 15_000): Promise<number> {
+  if (!cgroup2Mount()) throw new Error(`job ${jobId}: no cgroup v2 on this host, so its processes cannot be found`);
+  try {
+    return await waitFor(() => {
+      const pids = cgroupProcs(jobId);
+      const inCgroup = new Set(pids);
+      // The init is the one process of the cgroup whose parent (the spawner helper) is outside it.
+      const roots = pids.map(procInfo).filter((p): p is ProcInfo => p !== null && !inCgroup.has(p.ppid));
+      return roots.length === 1 && roots[0]!.pgrp === roots[0]!.pid ? roots[0]!.pid : undefined;
+    }, timeoutMs, 25);
+  } catch {
+    throw new Error(`job ${jobId}: no init leading a process group in its cgroup within ${timeoutMs} ms (cgroups: ${jobCgroups(jobId).join(', ') || 'none'}; processes: ${cgroupProcs(jobId).join(' ') || 'none'})`);
+  }
 }
 
-interface ProcInfo { pid: number; state: string; pgrp: number; cmdline: string }
+/**
+ * A fresh gate path that jobs can wait for (`[ -e GATE ]`) and a test opens
+ * by creating it: in a world-searchable directory of its own under /var/tmp,
+ * removed when the current test finishes. Not under DATA_DIR nor /tmp:
+ * isolated jobs see neither (only their own working directory of DATA_DIR,
+ * and a private /tmp), so a gate there would never open for them.
+ */
+export function jobGate(label = 'gate'): string {
+  const dir = mkdtempSync(join('/var/tmp', `jobrunner-${label}-`));
+  chmodSync(dir, 0o755);
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+  return join(dir, 'open');
+}
+
+interface ProcInfo { pid: number; state: string; ppid: number; pgrp: number; cmdline: string }
 
 function procInfo(pid: number): ProcInfo | null {
   try {
@@ -115,7 +141,7 @@ function procInfo(pid: number): ProcInfo | null {
     try {
       cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ');
     } catch { /* gone meanwhile */ }
-    return { pid, state: rest[0]!, pgrp: Number(rest[2]), cmdline };
+    return { pid, state: rest[0]!, ppid: Number(rest[1]), pgrp: Number(rest[2]), cmdline };
   } catch {
     return null;
   }

@@ -3,16 +3,17 @@
 // is exactly as invisible as one that does not exist); and stopping jobs —
 // cancel (pending and running), timeouts, admin force-complete, purge.
 //
-// A running job here is usually `sh -c 'echo $$ > pid; sleep 300 & sleep 300'`:
-// sh leads its own process group and writes its pid (= the group id) into the
-// job's working directory, so the test can watch the whole group.
+// A running job here is usually `sh -c 'sleep 300 & sleep 300'`: the job's
+// init (PID 1 of its namespace) leads the host process group of sh and both
+// sleeps; the test finds the init's host pid in the job's cgroup (jobGroup),
+// not from the job, and watches the whole group.
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { PROVIDERS } from '../helpers/db.js';
 import {
-  getJob, getLogs, groupGone, groupMembers, HOLD_GROUP, killGroup, ms, processGroupAlive, readPidFile, runJob,
+  getJob, getLogs, groupGone, groupMembers, HOLD_GROUP, jobGroup, killGroup, ms, processGroupAlive, runJob,
   STATS_KEYS, submit, waitRunning, waitTerminal, type JobRead,
 } from '../helpers/jobs.js';
 import { startServer, type TestServer } from '../helpers/server.js';
@@ -49,9 +50,9 @@ describe.each(PROVIDERS)('reading and controlling jobs on %s', (provider) => {
   async function holdGroup(token: string, body: Record<string, unknown> = {}): Promise<{ job: JobRead; pgid: number }> {
     const submitted = await submit(s, token, { name: 'hold', command: ['sh', '-c', HOLD_GROUP], ...body });
     const job = await waitRunning(s, token, submitted.id);
-    const pgid = await readPidFile(job.working_dir);
+    const pgid = await jobGroup(job.id);
     groups.push(pgid);
-    // The child leads its own group, and the background sleep is in it.
+    // The job's init leads the group on the host, and both sleeps are in it.
     await expect.poll(() => groupMembers(pgid).filter((p) => p.cmdline === 'sleep 300').length, { timeout: 5000 }).toBe(2);
     expect(groupMembers(pgid).map((p) => p.pid)).toContain(pgid);
     expect(pgid).not.toBe(process.pid);

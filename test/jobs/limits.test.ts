@@ -7,10 +7,9 @@
 // observed at leisure (who runs, who waits) however slow the machine is;
 // opening it lets everything drain through the limits.
 import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROVIDERS } from '../helpers/db.js';
-import { getJob, maxOverlap, ms, submit, waitTerminal, type JobRead } from '../helpers/jobs.js';
+import { getJob, jobGate, maxOverlap, ms, submit, waitTerminal, type JobRead } from '../helpers/jobs.js';
 import { startServer, waitFor, type TestServer } from '../helpers/server.js';
 
 // The worker runs up to 8 jobs: enough for every limit used in the first
@@ -23,9 +22,9 @@ interface Who { id?: string; token: string }
 function helpers(get: () => TestServer) {
   let gates = 0;
   return {
-    /** A closed gate: a path that does not exist yet, and the function that creates it. */
+    /** A closed gate: a path that does not exist yet, and the function that creates it (not under DATA_DIR, which isolated jobs cannot see). */
     gate() {
-      const path = join(get().db.dataDir, `gate-${++gates}`);
+      const path = jobGate(`gate-${++gates}`);
       return { path, open: () => writeFileSync(path, '') };
     },
     /** Submits one at a time, so submission order is the order of these requests. */

@@ -9,9 +9,11 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, PROVIDERS, type Provider, type TestDatabase } from '../helpers/db.js';
 import {
-  freePort, getJob, getLogs, groupGone, groupMembers, HOLD_GROUP, killGroup, processGroupAlive, readPidFile,
+  freePort, getJob, getLogs, groupGone, groupMembers, HOLD_GROUP, jobGroup, killGroup,
   runJob, spawnServer, submit, waitRunning, waitStatus, waitTerminal, type SpawnedServer,
 } from '../helpers/jobs.js';
+import { cgroupProcs } from '../helpers/isolation.js';
+import { waitFor } from '../helpers/server.js';
 
 const ADMIN_EMAIL = 'root@example.com';
 const ADMIN_PASSWORD = 'Restart-Admin-Pass-42';
@@ -81,7 +83,7 @@ describe.each(PROVIDERS)('server restarts on %s', (provider) => {
     }
   });
 
-  it('after SIGKILL and a restart on the same data, the running job is failed "worker lost" with its group killed, and pending jobs run', async () => {
+  it('after SIGKILL the running job dies with the server; after a restart on the same data it is failed "worker lost", and pending jobs run', async () => {
     // One job at a time for this user, so the next two wait.
     const users = await srv!.request('GET', '/users', { token });
     const admin = users.body.find((u: { email: string }) => u.email === ADMIN_EMAIL);
@@ -89,8 +91,9 @@ describe.each(PROVIDERS)('server restarts on %s', (provider) => {
 
     const long = await submit(srv!, token, { name: 'long', command: ['sh', '-c', HOLD_GROUP] });
     await waitRunning(srv!, token, long.id);
-    const pgid = await readPidFile(long.working_dir);
+    const pgid = await jobGroup(long.id);
     groups.push(pgid);
+    await expect.poll(() => groupMembers(pgid).map((p) => p.cmdline), { timeout: 5000 }).toContain('sleep 300');
     const waiting = [
       await submit(srv!, token, { name: 'after-1', command: ['true'] }),
       await submit(srv!, token, { name: 'after-2', command: ['sh', '-c', 'echo second'] }),
@@ -99,16 +102,17 @@ describe.each(PROVIDERS)('server restarts on %s', (provider) => {
 
     srv!.child.kill('SIGKILL');
     expect((await srv!.exited).signal).toBe('SIGKILL');
-    // The orphaned job outlives the server: its own session and group.
-    expect(processGroupAlive(pgid)).toBe(true);
-    expect(groupMembers(pgid).map((p) => p.cmdline)).toContain('sleep 300');
+    // Isolated jobs die with their server (issue #11): the spawner helper kills
+    // them when the server is gone, and each job's init dies with the helper.
+    // (Before isolation the job outlived the server in its own session.)
+    expect(await groupGone(pgid, 10_000)).toBe(true);
+    await waitFor(() => cgroupProcs(long.id).length === 0, 10_000, 50);
 
     srv = await spawnServer(env);
     token = await srv.token(ADMIN_EMAIL, ADMIN_PASSWORD);
     const lost = await waitStatus(srv, token, long.id, ['failed', 'success', 'canceled'], 20_000);
     expect(lost).toMatchObject({ status: 'failed', error: 'worker lost' });
     expect(lost.finished_at).not.toBeNull();
-    expect(await groupGone(pgid, 10_000)).toBe(true);
 
     const done = await Promise.all(waiting.map((j) => waitTerminal(srv!, token, j.id, 20_000)));
     expect(done.map((j) => j.status)).toEqual(['success', 'success']);
@@ -118,7 +122,7 @@ describe.each(PROVIDERS)('server restarts on %s', (provider) => {
   it('SIGTERM with SHUTDOWN_GRACE_SECONDS=1 stops the server promptly and records the running job as failed, its group gone', async () => {
     const job = await submit(srv!, token, { name: 'graceful', command: ['sh', '-c', HOLD_GROUP] });
     await waitRunning(srv!, token, job.id);
-    const pgid = await readPidFile(job.working_dir);
+    const pgid = await jobGroup(job.id);
     groups.push(pgid);
 
     srv!.child.kill('SIGTERM');

@@ -1,7 +1,7 @@
 // Submitting and running jobs: the JobRead shape, outcomes, logs, the
 // child's environment and working directory; what a submission may not
 // contain; and a job whose output is far beyond the log cap.
-import { existsSync, mkdirSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROVIDERS } from '../helpers/db.js';
@@ -178,6 +178,8 @@ describe.each(PROVIDERS)('submitting and running jobs on %s', (provider) => {
   it("purge leaves a working_dir the user named (inside the workspace) in place", async () => {
     const dir = join(s.db.dataDir, 'workspace', 'keep-me');
     mkdirSync(dir, { recursive: true });
+    // Jobs run as a uid of their own: an administrator makes shared workspaces writable through a jobs group (JOB_GROUP).
+    chmodSync(dir, 0o777);
     const { job } = await runJob(s, op.token, { command: ['sh', '-c', 'echo data > out.txt'], working_dir: dir });
     expect(job.status).toBe('success');
     expect((await s.request('DELETE', `/jobs/${job.id}/purge`, { token: op.token })).status).toBe(204);

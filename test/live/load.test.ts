@@ -5,10 +5,9 @@
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { get as httpGet, type IncomingMessage } from 'node:http';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
-import { freePort, getLogs, resetPeakRss, rssMiB, spawnServer, submit, waitTerminal, type SpawnedServer } from '../helpers/jobs.js';
+import { freePort, getLogs, jobGate, resetPeakRss, rssMiB, spawnServer, submit, waitTerminal, type SpawnedServer } from '../helpers/jobs.js';
 import { ADMIN_EMAIL, ADMIN_PASSWORD, startServer, testServerEnv, waitFor, type TestServer } from '../helpers/server.js';
 import { JOB_LOG, track, withTimeout, wsClient, type Chunk, type WsClient } from '../helpers/ws.js';
 import { createLiveService, type LogChunk } from '../../src/services/live.js';
@@ -36,7 +35,8 @@ describe('live output under load on sqlite, server in its own process', () => {
   });
 
   it('200 concurrent jobLog subscribers of a 10 MB job all get the full output; server memory stays bounded', async () => {
-    const gate = join(db.dataDir, 'gate-load');
+    // Jobs cannot see DATA_DIR (issue #11): the gate is where they can.
+    const gate = jobGate('load');
     // "ready", then 7,500,000 random bytes as base64: 10,000,000 characters plus 131,579 newlines (under MAX_LOG_BYTES).
     const job = await submit(srv, token, { command: ['sh', '-c', `echo ready; while [ ! -e '${gate}' ]; do sleep 0.05; done; head -c 7500000 /dev/urandom | base64`] });
 
@@ -147,7 +147,7 @@ describe('live output under load on sqlite', () => {
     } as unknown as Database;
     // Tiny limits: two 64 Ki chunks overflow the buffer.
     const live = createLiveService({ db: counted }, s.app.bus, s.app.services, { replayPage: 3, replayPageChars: 200_000, maxBufferedChunks: 4, maxBufferedChars: 100_000 });
-    const gate = join(s.db.dataDir, 'gate-slow');
+    const gate = jobGate('slow');
     const job = await submit(s, op.token, { command: ['sh', '-c', `while [ ! -e '${gate}' ]; do sleep 0.05; done; seq 1 150000; for i in $(seq 1 20); do echo tail $i; sleep 0.01; done`] });
     const viewer = { id: op.id, email: op.email, role: 'operator' as const };
     const chunks = await live.followLog(viewer, job.id);

@@ -2,11 +2,10 @@
 // the start, from halfway and across a reconnect; jobUpdated; jobEvents;
 // authentication close codes; NOT_FOUND for jobs the caller may not see.
 import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROVIDERS } from '../helpers/db.js';
-import { getLogs, submit, waitTerminal } from '../helpers/jobs.js';
+import { getLogs, jobGate, submit, waitTerminal } from '../helpers/jobs.js';
 import { startServer, waitFor, type TestServer } from '../helpers/server.js';
 import { JOB_EVENTS, JOB_LOG, JOB_UPDATED, linesOf, track, withTimeout, wsClient, type Chunk, type WsClient } from '../helpers/ws.js';
 
@@ -152,7 +151,8 @@ describe.each(PROVIDERS)('subscriptions on %s', (provider) => {
   });
 
   it('jobEvents(batchId): only that batch\'s jobs; an admin sees other users\' jobs; a stranger gets NOT_FOUND', async () => {
-    const gate = join(s.db.dataDir, `gate-${Math.random().toString(36).slice(2)}`);
+    // Jobs cannot see DATA_DIR (issue #11): the gate is where they can.
+    const gate = jobGate();
     const make = async (n: number) => {
       const jobs = Array.from({ length: n }, (_v, i) => ({ name: `j${i}`, command: ['sh', '-c', `while [ ! -e '${gate}' ]; do sleep 0.05; done`] }));
       const res = await s.request('POST', '/job-batches', { token: op.token, body: { name: 'b', jobs } });

@@ -2,13 +2,14 @@
 // shared PostgreSQL database, talking over Redis. (They run in this test
 // process as three separate apps with their own database pools and Redis
 // connections; the OS-process roles are exercised in the restart tests.)
-import { mkdirSync, readFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { buildApp, type App } from '../../src/server.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { groupMembers, jobGroup } from '../helpers/jobs.js';
 import { waitFor } from '../helpers/server.js';
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -47,6 +48,8 @@ describe('API and two workers on PostgreSQL + Redis', () => {
     db = await createTestDatabase('postgresql');
     workspace = join(db.dataDir, 'workspace');
     mkdirSync(workspace, { recursive: true });
+    // Jobs run as a uid of their own: an administrator makes shared workspaces writable through a jobs group (JOB_GROUP).
+    chmodSync(workspace, 0o777);
     const log = createLogger('error');
     api = await buildApp(loadConfig(env()), { log, worker: false });
     url = await api.start();
@@ -132,9 +135,11 @@ describe('API and two workers on PostgreSQL + Redis', () => {
   });
 
   it('cancels, through the API process, a job running on a worker process', async () => {
-    const res = await call('POST', '/jobs', { name: 'long', command: ['sh', '-c', 'echo $$ > long.pid; exec sleep 300'], working_dir: workspace });
+    const res = await call('POST', '/jobs', { name: 'long', command: ['sh', '-c', 'exec sleep 300'], working_dir: workspace });
     await waitFor(async () => (await call('GET', `/jobs/${res.body.id}`)).body.status === 'running');
-    const pid = Number(await waitFor(() => { try { return readFileSync(join(workspace, 'long.pid'), 'utf8').trim(); } catch { return ''; } }));
+    // The job's process group on the host (its init's pid), from its cgroup: inside its PID namespace `$$` is not a host pid.
+    const pid = await jobGroup(res.body.id);
+    await expect.poll(() => groupMembers(pid).map((p) => p.cmdline), { timeout: 5000 }).toContain('sleep 300');
     const canceled = await call('POST', `/jobs/${res.body.id}/cancel`);
     expect(canceled.status).toBe(200);
     expect(canceled.body.status).toBe('canceled');
