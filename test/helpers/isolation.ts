@@ -96,7 +96,7 @@ export function cgroup2Mount(): string | null {
   return null;
 }
 
-/** A job's cgroups as they exist now: `<cgroup2 mount>/jobrunner/<jobId>-<attempt>` (attempt: letters and digits). */
+/** A job's cgroups as they exist now: `<cgroup2 mount>/jobrunner/<jobId>-<attempt>` (attempt: letters, digits and dashes). */
 export function jobCgroups(jobId: string): string[] {
   const mount = cgroup2Mount();
   if (!mount) return [];
@@ -107,7 +107,7 @@ export function jobCgroups(jobId: string): string[] {
   } catch {
     return [];
   }
-  const re = new RegExp(`^${jobId.replace(/[^A-Za-z0-9-]/g, '\\$&')}-[A-Za-z0-9]+$`);
+  const re = new RegExp(`^${jobId.replace(/[^A-Za-z0-9-]/g, '\\$&')}-[A-Za-z0-9][A-Za-z0-9-]*$`);
   return names.filter((n) => re.test(n)).map((n) => join(root, n));
 }
 
