@@ -293,53 +293,18 @@ static __attribute__((noreturn)) void fail_with(int error_w, int e) {
   _exit(127);
 }
 
-static int mkdir_all(const char *path, mode_t mode) {
-  char buf[PATH_MAX];
-  if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) return errno = ENAMETOOLONG, -1;
-  for (char *s = buf + 1;; s++) {
-    if (*s == '/' || !*s) {
-      char c = *s;
-      *s = '\0';
-      if (mkdir(buf, mode) < 0 && errno != EEXIST) return -1;
-      if (!c) return 0;
-      *s = c;
-    }
-  }
-}
-
 static int under(const char *path, const char *dir) {
   size_t n = strlen(dir);
   while (n > 1 && dir[n - 1] == '/') n--;
   return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
 }
 
-/* execvp's search, over the job's PATH, relative entries against its cwd (which it is in). */
+/* Runs the program as execvp would, over the job's own PATH (from its cwd, as its uid); returns only on failure. */
 static void exec_program(const char *file, char *const argv[], char *const envp[]) {
   char program[PATH_MAX];
-  const char *path = "/usr/bin:/bin";
-  for (char *const *e = envp; *e; e++)
-    if (strncmp(*e, "PATH=", 5) == 0) path = *e + 5;
-  int seen_eacces = 0;
-  if (strchr(file, '/')) path = NULL;
-  for (const char *p = path; p;) {
-    const char *end = strchrnul(p, ':');
-    int n = end == p ? snprintf(program, sizeof program, "%s", file) : snprintf(program, sizeof program, "%.*s/%s", (int)(end - p), p, file);
-    if (n > 0 && (size_t)n < sizeof program) {
-      execve(program, argv, envp);
-      if (errno == ENOEXEC) goto script;
-      if (errno == EACCES) seen_eacces = 1;
-    }
-    p = *end ? end + 1 : NULL;
-  }
-  if (!path) {
-    snprintf(program, sizeof program, "%s", file);
-    execve(program, argv, envp);
-    if (errno == ENOEXEC) goto script;
-    return;
-  }
-  errno = seen_eacces ? EACCES : ENOENT;
-  return;
-script : {
+  if ((errno = resolve_program(file, envp, ".", program, sizeof program))) return;
+  execve(program, argv, envp);
+  if (errno != ENOEXEC) return;
   /* A script without a #! line: run it with the shell, as execvp does. */
   size_t argc = 0;
   while (argv[argc]) argc++;
@@ -348,7 +313,6 @@ script : {
   sh_argv[1] = program;
   memcpy(sh_argv + 2, argv + 1, argc * sizeof *argv);
   execve("/bin/sh", sh_argv, envp);
-}
 }
 
 static __attribute__((noreturn)) void run_job(struct setup *s) {
@@ -416,7 +380,7 @@ static int setup_mounts(const struct iso_spec *sp) {
   }
   if (mount("proc", "/proc", "proc", quiet | MS_NOEXEC, NULL) < 0) return -1;
   if (hidden) {
-    if (mkdir_all(sp->cwd, 0755) < 0 || move_mount(tree, "", AT_FDCWD, sp->cwd, MOVE_MOUNT_F_EMPTY_PATH) < 0) return -1;
+    if (mkdir_p(sp->cwd, 0755) < 0 || move_mount(tree, "", AT_FDCWD, sp->cwd, MOVE_MOUNT_F_EMPTY_PATH) < 0) return -1;
     close(tree);
     if (chdir(sp->cwd) < 0) return -1;
   } else if (fchdir(cwd) < 0) return -1;
@@ -514,7 +478,7 @@ pid_t iso_spawn(const struct iso_spec *sp, const char *file, char *const argv[],
   int status_pipe[2] = { -1, -1 }, error_pipe[2] = { -1, -1 };
   for (int h = 0; h < NCG; h++) s.procs[h] = -1;
   pid_t init = -1;
-  if (sp->make_cwd && (mkdir_all(sp->cwd, 0700) < 0 || (level == FULL && sp->uid >= 0 && chown(sp->cwd, (uid_t)sp->uid, (gid_t)sp->gid) < 0))) goto failed;
+  if (sp->make_cwd && (mkdir_p(sp->cwd, 0700) < 0 || (level == FULL && sp->uid >= 0 && chown(sp->cwd, (uid_t)sp->uid, (gid_t)sp->gid) < 0))) goto failed;
   if (make_cgroups(sp, s.procs) < 0 || pipe2(status_pipe, O_CLOEXEC) < 0 || pipe2(error_pipe, O_CLOEXEC) < 0) goto failed;
   s.status_w = status_pipe[1];
   s.error_w = error_pipe[1];

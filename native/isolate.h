@@ -52,4 +52,8 @@ void iso_sweep(void);
 /* Kills every isolated job that still runs (we are going away). */
 void iso_kill_all(void);
 
+/* From spawner.c: execvp's search over the job's PATH (0 with the path in out, or an errno), and mkdir -p. */
+int resolve_program(const char *file, char *const envp[], const char *cwd, char *out, size_t outlen);
+int mkdir_p(const char *path, mode_t mode);
+
 #endif

@@ -11,7 +11,7 @@
  * Usage: jobrunner-spawner [--isolate [--hide DIR]... [--network none] [--group GID]]
  *        (stdin: commands; stdout: events)
  *
- * With --isolate each job runs isolated (isolate.c, included below): its own
+ * With --isolate each job runs isolated (native/isolate.c): its own
  * PID and mount namespaces, a per-job cgroup holding every descendant, a uid
  * of its own when we are root (a user namespace when we are not), the DIRs
  * hidden, a private /tmp, resource limits, no new privileges, no inherited fds.
@@ -160,7 +160,7 @@ static void close_output(struct job *j, int s, int announce) {
   if (announce) putf("c %s %c\n", j->id, s ? 'e' : 'o');
 }
 
-static int mkdir_p(const char *path, mode_t mode) {
+int mkdir_p(const char *path, mode_t mode) {
   if (mkdir(path, mode) == 0 || errno == EEXIST) return 0;
   if (errno != ENOENT) return -1;
   char buf[PATH_MAX];
@@ -177,7 +177,7 @@ static int mkdir_p(const char *path, mode_t mode) {
  * execvp's search, but over the job's own PATH (posix_spawnp would use ours),
  * and relative entries resolved against the job's cwd.
  */
-static int resolve_program(const char *file, char *const envp[], const char *cwd, char *out, size_t outlen) {
+int resolve_program(const char *file, char *const envp[], const char *cwd, char *out, size_t outlen) {
   if (strchr(file, '/')) {
     if (strlen(file) >= outlen) return ENAMETOOLONG;
     strcpy(out, file);
