@@ -9,9 +9,9 @@ import { join } from 'node:path';
 import { randomBytes, randomInt } from 'node:crypto';
 import { expect } from 'vitest';
 import {
-  childProcesses, freePort, getJob, REPO_ROOT, runJob, submit, TERMINAL, waitStatus, waitTerminal, type Api, type JobLogs, type JobRead, type SpawnedServer,
+  childProcesses, freePort, getJob, REPO_ROOT, runJob, serverStarted, submit, TERMINAL, waitStatus, waitTerminal, type Api, type JobLogs, type JobRead, type SpawnedServer,
 } from './jobs.js';
-import { restClient, tokenClient, waitFor } from './server.js';
+import { waitFor } from './server.js';
 
 // ---- processes ---------------------------------------------------------
 
@@ -78,54 +78,6 @@ export async function startedRunning(s: Api, token: string, id: string, timeoutM
 }
 
 // ---- cgroups -------------------------------------------------------------
-
-/** Where cgroup v2 is mounted on this host (from /proc/self/mountinfo), or null (no cgroup v2). */
-export function cgroup2Mount(): string | null {
-  let info: string;
-  try {
-    info = readFileSync('/proc/self/mountinfo', 'utf8');
-  } catch {
-    return null;
-  }
-  for (const line of info.split('\n')) {
-    const [before, after] = line.split(' - ');
-    if (!before || !after || after.split(' ')[0] !== 'cgroup2') continue;
-    // Mount points escape space, tab, newline and backslash as octal.
-    return before.split(' ')[4]!.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-  }
-  return null;
-}
-
-/** A job's cgroups as they exist now: `<cgroup2 mount>/jobrunner/<jobId>-<attempt>` (attempt: letters, digits and dashes). */
-export function jobCgroups(jobId: string): string[] {
-  const mount = cgroup2Mount();
-  if (!mount) return [];
-  const root = join(mount, 'jobrunner');
-  let names: string[];
-  try {
-    names = readdirSync(root);
-  } catch {
-    return [];
-  }
-  const re = new RegExp(`^${jobId.replace(/[^A-Za-z0-9-]/g, '\\$&')}-[A-Za-z0-9][A-Za-z0-9-]*$`);
-  return names.filter((n) => re.test(n)).map((n) => join(root, n));
-}
-
-function procsUnder(dir: string): number[] {
-  const out: number[] = [];
-  try {
-    out.push(...readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number));
-  } catch { /* removed meanwhile */ }
-  try {
-    for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) out.push(...procsUnder(join(dir, e.name)));
-  } catch { /* removed meanwhile */ }
-  return out;
-}
-
-/** Host pids in a job's cgroups (child cgroups included); empty once they are removed or empty. */
-export function cgroupProcs(jobId: string): number[] {
-  return jobCgroups(jobId).flatMap(procsUnder);
-}
 
 // ---- the real server as a child process -----------------------------------
 
@@ -207,44 +159,22 @@ export async function startCliServer(env: Record<string, string>, opts: CliServe
   }
 
   const child = spawn(file, args, { cwd, env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'], ...ids });
-  let output = '';
-  child.stdout!.on('data', (b: Buffer) => (output += b.toString()));
-  child.stderr!.on('data', (b: Buffer) => (output += b.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
-  let gone = false;
-  void exited.then(() => {
-    gone = true;
-    // Never recursive: should a bind mount be visible here after all, these fail instead of deleting through it.
-    if (view) {
+  // Never recursive: should a bind mount be visible here after all, these fail instead of deleting through it.
+  if (view) {
+    const dir = view;
+    child.once('exit', () => {
       try {
-        rmSync(join(view, 'node'));
-        rmdirSync(join(view, 'repo'));
-        rmdirSync(view);
+        rmSync(join(dir, 'node'));
+        rmdirSync(join(dir, 'repo'));
+        rmdirSync(dir);
       } catch { /* left behind in the temporary directory */ }
-    }
-  });
-  const api = `http://127.0.0.1:${port}${env.API_PREFIX ?? '/api/v1'}`;
-  try {
-    await waitFor(async () => {
-      if (gone) throw new Error('server exited during start-up');
-      try {
-        return (await fetch(`${api}/health`)).status === 200;
-      } catch {
-        return false;
-      }
-    }, startTimeoutMs, 100);
-  } catch (err) {
-    child.kill('SIGKILL');
-    throw new Error(`spawned server did not become healthy: ${(err as Error).message}\n${output}`);
+    });
   }
+  const server = await serverStarted(child, `http://127.0.0.1:${port}${env.API_PREFIX ?? '/api/v1'}`, startTimeoutMs);
+  const { exited } = server;
   return {
-    child,
+    ...server,
     pid: child.pid!,
-    api,
-    exited,
-    request: restClient(api),
-    output: () => output,
-    token: tokenClient(api),
     async kill() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await exited;

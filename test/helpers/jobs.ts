@@ -5,7 +5,7 @@ import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { onTestFinished } from 'vitest';
-import { cgroup2Mount, cgroupProcs, jobCgroups } from './isolation.js';
+import { cgroup2Mount, cgroupProcs, jobCgroups } from './cgroups.js';
 import { restClient, tokenClient, waitFor, type TestServer } from './server.js';
 
 export const JOB_READ_KEYS = [
@@ -264,16 +264,17 @@ export async function spawnServer(env: Record<string, string>, startTimeoutMs = 
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  return serverStarted(child, `http://127.0.0.1:${env.PORT}${env.API_PREFIX ?? '/api/v1'}`, startTimeoutMs);
+}
+
+/** A server process just spawned (stdout and stderr piped), once its /health answers 200; killed if it does not. */
+export async function serverStarted(child: ChildProcess, api: string, startTimeoutMs: number): Promise<SpawnedServer> {
   let output = '';
   child.stdout!.on('data', (b: Buffer) => (output += b.toString()));
   child.stderr!.on('data', (b: Buffer) => (output += b.toString()));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
   let gone = false;
   void exited.then(() => (gone = true));
-  const api = `http://127.0.0.1:${env.PORT}${env.API_PREFIX ?? '/api/v1'}`;
-
-  const request = restClient(api);
-
   try {
     await waitFor(async () => {
       if (gone) throw new Error(`server exited during start-up:\n${output}`);
@@ -287,13 +288,5 @@ export async function spawnServer(env: Record<string, string>, startTimeoutMs = 
     child.kill('SIGKILL');
     throw new Error(`spawned server did not become healthy: ${(err as Error).message}\n${output}`);
   }
-
-  return {
-    child,
-    api,
-    exited,
-    request,
-    output: () => output,
-    token: tokenClient(api),
-  };
+  return { child, api, exited, request: restClient(api), output: () => output, token: tokenClient(api) };
 }

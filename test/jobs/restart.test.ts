@@ -12,7 +12,7 @@ import {
   freePort, getJob, getLogs, groupGone, groupMembers, HOLD_GROUP, jobGroup, killGroup,
   runJob, spawnServer, submit, waitRunning, waitStatus, waitTerminal, type SpawnedServer,
 } from '../helpers/jobs.js';
-import { cgroupProcs } from '../helpers/isolation.js';
+import { cgroupProcs } from '../helpers/cgroups.js';
 import { waitFor } from '../helpers/server.js';
 
 const ADMIN_EMAIL = 'root@example.com';

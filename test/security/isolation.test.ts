@@ -25,8 +25,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getJob, getLogs, runJob, submit, waitTerminal, type Api, type JobRead } from '../helpers/jobs.js';
 import {
   attackDataDir, attackOtherUsersJob, attackServerEnviron, attackServerPids,
-  cgroup2Mount, cgroupProcs, hostPidsWithMarker, jobCgroups, killMarked, marker, startCliServer, startedRunning, survivorsAfter, type CliServer,
+  hostPidsWithMarker, killMarked, marker, startCliServer, startedRunning, survivorsAfter, type CliServer,
 } from '../helpers/isolation.js';
+import { cgroup2Mount, cgroupProcs, jobCgroups } from '../helpers/cgroups.js';
 import { ADMIN_EMAIL, ADMIN_PASSWORD, startServer, waitFor, type TestServer } from '../helpers/server.js';
 
 type User = Awaited<ReturnType<TestServer['user']>>;
