@@ -366,7 +366,11 @@ static int setup_mounts(const struct iso_spec *sp) {
   close(root);
   if (cwd < 0) return -1;
   int hidden = under(sp->cwd, "/tmp");
-  for (size_t i = 0; i < nhide; i++) hidden |= under(sp->cwd, hide[i]);
+  for (size_t i = 0; i < nhide; i++) {
+    /* A cwd holding a hidden directory would bring it back whole (the API refuses such a working_dir). */
+    if (under(hide[i], sp->cwd)) return errno = EACCES, -1;
+    hidden |= under(sp->cwd, hide[i]);
+  }
   /* A detached copy of the cwd, to put back at its path once what holds it is hidden. */
   int tree = hidden ? open_tree(cwd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE) : -1;
   if (hidden && tree < 0) return -1;

@@ -191,7 +191,7 @@ export function pendingJob(prepared: PreparedJob, row: { id: string; ownerId: st
  * Domain checks on a shape-valid job whose limits are within the ceilings
  * (ceilingIssues); `where` prefixes messages for batch members.
  */
-export function prepareJob(input: SubmitJobInput, config: Pick<Config, 'jobsAllowedRoots' | 'jobLimits'>, where = ''): PreparedJob {
+export function prepareJob(input: SubmitJobInput, config: Pick<Config, 'jobsAllowedRoots' | 'jobLimits' | 'dataDir'>, where = ''): PreparedJob {
   const allowedRoots = config.jobsAllowedRoots;
   const envVars = input.env ?? {};
   const denied = Object.keys(envVars).filter((k) => LOADER_VARS.test(k));
@@ -209,6 +209,11 @@ export function prepareJob(input: SubmitJobInput, config: Pick<Config, 'jobsAllo
     if (!statSync(real).isDirectory()) throw new BadInput(`${where}working_dir ${input.workingDir} is not a directory`);
     if (!allowedRootOf(real, allowedRoots)) {
       throw new BadInput(`${where}working_dir ${input.workingDir} is outside the allowed roots (${allowedRoots.join(', ')}); set JOBS_ALLOWED_ROOTS to allow it`);
+    }
+    // A job sees its working_dir whole: one holding the data directory would show it the database and the secret.
+    const [dataDir] = resolvedRoots([config.dataDir]);
+    if (inside(real, dataDir!)) {
+      throw new BadInput(`${where}working_dir ${input.workingDir} holds the service's data directory (${config.dataDir}); name a directory beside it`);
     }
     dir = real;
   }

@@ -19,7 +19,8 @@
 // test finds them on the host by scanning /proc.
 import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, constants, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getJob, getLogs, runJob, submit, waitTerminal, type Api, type JobRead } from '../helpers/jobs.js';
@@ -361,6 +362,35 @@ describe('job isolation (issue #11): attacks by an operator', () => {
     x.child.kill('SIGKILL');
     expect((await x.exited).signal).toBe('SIGKILL');
     expect(await survivorsAfter(`sleep ${m}`, 5000)).toEqual([]);
+  });
+});
+
+describe('a working_dir holding the data directory', () => {
+  it('is refused at submit (400): the job would see DATA_DIR whole through it', async () => {
+    // An administrator allowed a broad root (the OS temporary directory) that also holds DATA_DIR.
+    const broad = await startServer('sqlite', { JOBS_ALLOWED_ROOTS: tmpdir() });
+    try {
+      const dataDir = broad.env.DATA_DIR!;
+      const op = await broad.user('operator');
+      for (const dir of [dirname(dataDir), dataDir]) {
+        const res = await broad.request('POST', '/jobs', {
+          token: op.token,
+          body: { name: 'over-data', command: ['cat', join(dataDir, 'jobrunner.db')], working_dir: dir },
+        });
+        expect(res.status, `${dir}: ${res.text}`).toBe(400);
+        expect(res.body.detail).toMatch(/holds the service's data directory/);
+      }
+      // A directory beside it is fine.
+      const beside = mkdtempSync(join(tmpdir(), 'jobrunner-beside-'));
+      try {
+        const { job } = await runJob(broad, op.token, { name: 'beside', command: ['pwd'], working_dir: beside });
+        expect(job.status, job.error ?? '').toBe('success');
+      } finally {
+        rmSync(beside, { recursive: true, force: true });
+      }
+    } finally {
+      await broad.stop();
+    }
   });
 });
 
