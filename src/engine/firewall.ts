@@ -29,14 +29,14 @@ import { delimiter, join } from 'node:path';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 
-export interface BackendGuard {
+interface BackendGuard {
   /** True when jobs are refused the backing services (or there is no network backing service to refuse). */
   active: boolean;
   /** One line: what is refused to whom, or why nothing is and what to do about it. */
   detail: string;
 }
 
-export const NFT_TABLE = 'jobrunner';
+const NFT_TABLE = 'jobrunner';
 
 interface Backend {
   name: 'PostgreSQL' | 'Redis';

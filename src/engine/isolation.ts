@@ -10,7 +10,7 @@ import type { Job } from '../generated/sqlite/client.js';
 import type { LaunchIsolation } from './launcher.js';
 
 /** full: own uid per user + namespaces + cgroup; reduced: unprivileged user namespace; off: JOB_ISOLATION=off; none: impossible here, jobs refused. */
-export type IsolationLevel = 'full' | 'reduced' | 'off' | 'none';
+type IsolationLevel = 'full' | 'reduced' | 'off' | 'none';
 
 export interface IsolationReport {
   level: IsolationLevel;
@@ -81,7 +81,7 @@ export function networkReport(config: Config, level: IsolationReport['level'], g
 }
 
 /** One uid per user, the same on every worker of the host (and every host), from the configured range. */
-export function jobUid(ownerId: string, range: Config['jobUids']): number {
+function jobUid(ownerId: string, range: Config['jobUids']): number {
   const size = range.last - range.first + 1;
   const uid = range.first + (createHash('sha256').update(ownerId).digest().readUIntBE(0, 6) % size);
   // Never the server's own uid, should the range include it.

@@ -39,8 +39,8 @@ export const isTerminal = (s: string) => (TERMINAL as readonly string[]).include
 // ceilings (JOB_*_MAX), checked by ceilingIssues (also a 422). What it asks
 // for, or else the default, is stored with the job as the limits in force.
 
-export type LimitKey = keyof ResourceLimits;
-export const LIMIT_KEYS = Object.keys(RESOURCE_LIMITS) as LimitKey[];
+type LimitKey = keyof ResourceLimits;
+const LIMIT_KEYS = Object.keys(RESOURCE_LIMITS) as LimitKey[];
 /** A limit's REST (snake_case) name. */
 export type LimitField = (typeof RESOURCE_LIMITS)[LimitKey]['field'];
 
@@ -57,14 +57,14 @@ const limitValue = (key: LimitKey) => {
 type LimitValue = ReturnType<typeof limitValue>;
 
 /** The GraphQL-side limits a job asks for (camelCase); each optional, null = not asked for. */
-export const resourceLimitsInput = z.strictObject(
+const resourceLimitsInput = z.strictObject(
   Object.fromEntries(LIMIT_KEYS.map((k) => [k, limitValue(k)])) as { [K in LimitKey]: LimitValue },
 );
 /** The REST-side limits a job asks for (snake_case), same rules. */
 export const resourceLimitsBody = z.strictObject(
   Object.fromEntries(LIMIT_KEYS.map((k) => [RESOURCE_LIMITS[k].field, limitValue(k)])) as { [K in LimitKey as (typeof RESOURCE_LIMITS)[K]['field']]: LimitValue },
 );
-export type RequestedLimits = z.output<typeof resourceLimitsInput>;
+type RequestedLimits = z.output<typeof resourceLimitsInput>;
 
 /**
  * The requested limits above the configured ceilings, as Pydantic-shaped
@@ -97,7 +97,7 @@ export function checkCeilings(issues: ValidationIssue[]): void {
 }
 
 /** The limits in force for a job asking for `requested`: each one asked for, else the default. */
-export function resolveLimits(requested: RequestedLimits | null | undefined, defaults: ResourceLimits): ResourceLimits {
+function resolveLimits(requested: RequestedLimits | null | undefined, defaults: ResourceLimits): ResourceLimits {
   return Object.fromEntries(LIMIT_KEYS.map((k) => [k, requested?.[k] ?? defaults[k]])) as unknown as ResourceLimits;
 }
 
