@@ -5,7 +5,7 @@
  * (and a user namespace when we are not root, a network namespace with
  * --network none), it joins the job's cgroup, hides the data directories and
  * /tmp behind empty tmpfs mounts (bringing the job's cwd back at its real
- * path), mounts a /proc of the namespace, then forks the job: new identity,
+ * path), mounts a /proc of the namespace, then vforks the job: new identity,
  * limits, no new privileges, no inherited fds. Init stays PID 1 of the
  * namespace, reaping orphans and passing signals on to every process in it;
  * when the job exits it reports the job's status and exits, and the kernel
