@@ -27,6 +27,8 @@ export interface Config {
   readonly heartbeatMs: number;
   /** Which helper starts jobs: the native one when built (auto), or the one named. */
   readonly spawner: 'auto' | 'native' | 'node';
+  /** Behind a reverse proxy: take the client's address from X-Forwarded-For (login throttling, logs). */
+  readonly trustProxy: boolean;
   /** 'on' unless an administrator turned it off explicitly (JOB_ISOLATION=off). */
   readonly jobIsolation: 'on' | 'off';
   /** 'host': the host's network (backing services refused); 'none': loopback only. */
@@ -151,6 +153,8 @@ export function loadConfig(env: Env = process.env): Config {
   const network = str(env, 'JOB_NETWORK', 'host');
   if (!['host', 'none'].includes(network)) throw new ConfigError('JOB_NETWORK must be host or none');
   const jobGroup = env.JOB_GROUP ? int(env, 'JOB_GROUP', 0, 1, 2 ** 31 - 2) : null;
+  const trustProxy = str(env, 'TRUST_PROXY', 'off');
+  if (!['on', 'off'].includes(trustProxy)) throw new ConfigError('TRUST_PROXY must be on or off');
   const roots = str(env, 'JOBS_ALLOWED_ROOTS', join(dataDir, 'workspace')).split(',').map((s) => s.trim()).filter(Boolean);
   for (const r of roots) {
     if (!isAbsolute(r)) throw new ConfigError(`JOBS_ALLOWED_ROOTS must be a comma-separated list of absolute paths (got ${JSON.stringify(r)})`);
@@ -177,6 +181,7 @@ export function loadConfig(env: Env = process.env): Config {
     shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_SECONDS', 30, 0, 86400) * 1000,
     heartbeatMs: int(env, 'HEARTBEAT_SECONDS', 10, 1, 3600) * 1000,
     spawner: spawner as Config['spawner'],
+    trustProxy: trustProxy === 'on',
     jobIsolation: isolation as Config['jobIsolation'],
     jobNetwork: network as Config['jobNetwork'],
     jobUids: uidRange(env),

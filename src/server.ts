@@ -20,6 +20,7 @@ import { createRouter } from './rest/router.js';
 import { routes } from './rest/routes.js';
 import { staticAsset, graphiqlHtml, swaggerHtml } from './server/assets.js';
 import { BodyTooLarge, readBody } from './server/body.js';
+import { clientAddressOf } from './server/clientAddress.js';
 import { createContextFactory } from './server/contextFactory.js';
 import { createGraphQLWebSocket, type GraphQLWebSocket } from './server/websocket.js';
 import { createServices, type Services } from './services/index.js';
@@ -129,7 +130,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   async function handle(req: IncomingMessage, res: ServerResponse) {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname;
-    const clientAddress = req.socket.remoteAddress ?? 'unknown';
+    const clientAddress = clientAddressOf(req, config.trustProxy);
     try {
       if (path === '/graphql') return await handleGraphQL(req, res, url, clientAddress);
       if (path === `${prefix}/openapi.json`) {
@@ -186,7 +187,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
       server.headersTimeout = 30_000;
       server.requestTimeout = 120_000;
       // GraphQL over WebSocket on /graphql (same port); any other upgrade is a 404.
-      sockets = createGraphQLWebSocket(yoga, services, log, { maxPayloadBytes: config.maxBodyBytes });
+      sockets = createGraphQLWebSocket(yoga, services, log, { maxPayloadBytes: config.maxBodyBytes, trustProxy: config.trustProxy });
       server.on('upgrade', sockets.handleUpgrade);
       await new Promise<void>((resolve, reject) => {
         server!.once('error', reject);

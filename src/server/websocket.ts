@@ -25,6 +25,7 @@ import type { YogaServerInstance } from 'graphql-yoga';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { Logger } from '../logger.js';
 import type { Services } from '../services/index.js';
+import { clientAddressOf } from './clientAddress.js';
 import { bearerToken } from './contextFactory.js';
 
 export const WS_PATH = '/graphql';
@@ -37,9 +38,12 @@ export interface LiveSocketOptions {
   keepAliveMs: number;
   /** Largest accepted message. */
   maxPayloadBytes: number;
+  /** Take the client's address from X-Forwarded-For (TRUST_PROXY). */
+  trustProxy: boolean;
 }
 
 export const DEFAULT_SOCKET_OPTIONS: LiveSocketOptions = {
+  trustProxy: false,
   maxConnectionsPerUser: 50,
   maxSubscriptionsPerConnection: 100,
   keepAliveMs: 12_000,
@@ -143,7 +147,7 @@ export function createGraphQLWebSocket(
         connections.set(socket, conn);
         closeAtExpiry(socket, conn, session.expiresAt);
         socket.once('close', () => release(socket));
-        log.debug('websocket connected', { userId, client: request.socket.remoteAddress });
+        log.debug('websocket connected', { userId, client: clientAddressOf(request, opts.trustProxy) });
         return true;
       },
 
@@ -160,7 +164,7 @@ export function createGraphQLWebSocket(
         }
         const enveloped = yoga.getEnveloped({
           request: new Request(`http://localhost${WS_PATH}`, { headers: { authorization: conn.authorization } }),
-          clientAddress: ctx.extra.request.socket.remoteAddress ?? 'unknown',
+          clientAddress: clientAddressOf(ctx.extra.request, opts.trustProxy),
           params: payload,
         });
         let document;

@@ -1,8 +1,8 @@
 // Login and per-request authentication. Failures take the same path whether
-// or not the email exists (a dummy hash is verified), and are rate limited
-// per username and per client address.
+// or not the email exists (a dummy hash is verified), and are throttled per
+// (account, client address), per address and per account (rateLimiter.ts).
 import { dummyPasswordHash, verifyPassword } from '../auth/passwords.js';
-import { createFailureLimiter } from '../auth/rateLimiter.js';
+import { createLoginThrottle } from '../auth/rateLimiter.js';
 import type { TokenIssuer } from '../auth/tokens.js';
 import type { EventBus } from '../events/bus.js';
 import { InvalidCredentials, RateLimited } from '../errors.js';
@@ -11,8 +11,6 @@ import { isId } from './ids.js';
 import { createReadCache } from './readCache.js';
 import type { Role } from './validation.js';
 
-const MAX_FAILURES = 10;
-const WINDOW_MS = 5 * 60_000;
 // Every request needs its caller's role and activity; changes are announced on the bus.
 const USER_CACHE_MS = 5_000;
 const USER_CACHE_ENTRIES = 10_000;
@@ -24,27 +22,25 @@ export interface Session {
 
 export function createAuthService({ db, log }: ServiceDeps, tokens: TokenIssuer, bus: EventBus) {
   const prisma = db.prisma;
-  const limiter = createFailureLimiter(MAX_FAILURES, WINDOW_MS);
+  const throttle = createLoginThrottle();
   const users = createReadCache<string, { id: string; email: string; role: string; isActive: boolean } | null>(USER_CACHE_MS, USER_CACHE_ENTRIES);
   bus.subscribe('user.changed', ({ userId }) => users.invalidate(userId));
 
   return {
     async login(username: string, password: string, clientAddress: string) {
-      const emailKey = `u:${username.trim().toLowerCase()}`;
-      const addrKey = `a:${clientAddress}`;
-      const wait = Math.max(limiter.retryAfter(emailKey), limiter.retryAfter(addrKey));
-      if (wait > 0) throw new RateLimited(wait);
+      const account = username.trim().toLowerCase();
+      const wait = throttle.retryAfter(account, clientAddress);
+      if (wait > 0) throw new RateLimited(wait, `Too many failed logins; try again in ${wait} s`);
 
       // A NUL can be in no stored email (and PostgreSQL refuses it in a query): a plain miss.
-      const user = username.includes('\0') ? null : await prisma.user.findUnique({ where: { email: username.trim().toLowerCase() } });
+      const user = username.includes('\0') ? null : await prisma.user.findUnique({ where: { email: account } });
       const ok = await verifyPassword(user?.passwordHash ?? (await dummyPasswordHash()), password);
       if (!user || !ok || !user.isActive) {
-        limiter.fail(emailKey);
-        limiter.fail(addrKey);
+        throttle.failed(account, clientAddress);
         log.info('login failed', { client: clientAddress });
         throw new InvalidCredentials();
       }
-      limiter.reset(emailKey);
+      throttle.succeeded(account, clientAddress);
       const { token, expiresIn } = await tokens.sign(user.id);
       return { accessToken: token, tokenType: 'bearer' as const, expiresIn };
     },

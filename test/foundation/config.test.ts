@@ -52,6 +52,11 @@ describe('configuration', () => {
     ['LOG_LEVEL', 'loud'],
     ['JOBS_ALLOWED_ROOTS', 'relative/path'],
     ['SPAWNER', 'fork'],
+    ['TRUST_PROXY', 'yes'],
+    ['JOB_ISOLATION', 'maybe'],
+    ['JOB_NETWORK', 'bridge'],
+    ['JOB_UID_RANGE', '10-20'],
+    ['JOB_MEMORY_MB', '8'],
   ];
 
   it('serve exits with code 1 and one stderr line naming the variable, for each bad value', async () => {
