@@ -10,10 +10,21 @@ const ALG = 'HS256';
 export const ISSUER = 'jobrunner';
 export const AUDIENCE = 'jobrunner-api';
 
+/** Why a bearer token was refused, as RFC 6750's error_description says it. */
+export type TokenProblem = 'token expired' | 'malformed token' | 'invalid token' | 'token revoked';
+
 export interface TokenIssuer {
   sign(userId: string): Promise<{ token: string; expiresIn: number }>;
-  /** The user id, or null for any invalid, expired or foreign token. */
-  verify(token: string): Promise<{ userId: string; expiresAt: number } | null>;
+  /** The user id, or what is wrong with the token (expired, not a JWT, or not one of ours). */
+  verify(token: string): Promise<{ userId: string; expiresAt: number } | { problem: TokenProblem }>;
+}
+
+/** jose's error codes, read as RFC 6750 descriptions: anything else we did not sign as it stands. */
+function problemOf(err: unknown): TokenProblem {
+  const code = (err as { code?: string }).code;
+  if (code === 'ERR_JWT_EXPIRED') return 'token expired';
+  if (code === 'ERR_JWS_INVALID' || code === 'ERR_JWT_INVALID') return 'malformed token';
+  return 'invalid token';
 }
 
 /** The shortest secret accepted, in bytes (HS256 wants a key as long as its hash). */
@@ -91,17 +102,17 @@ export function createTokenIssuer(secret: Uint8Array, ttlSeconds: number): Token
       if (hit) {
         if (hit.expiresAt > Date.now()) return hit;
         verified.delete(token);
-        return null;
+        return { problem: 'token expired' };
       }
       try {
         const { payload } = await jwtVerify(token, secret, { algorithms: [ALG], issuer: ISSUER, audience: AUDIENCE, requiredClaims: ['exp', 'sub'] });
-        if (typeof payload.sub !== 'string' || typeof payload.exp !== 'number') return null;
+        if (typeof payload.sub !== 'string' || typeof payload.exp !== 'number') return { problem: 'invalid token' };
         const claims = { userId: payload.sub, expiresAt: payload.exp * 1000 };
         if (verified.size >= VERIFIED_MAX) verified.delete(verified.keys().next().value!);
         verified.set(token, claims);
         return claims;
-      } catch {
-        return null;
+      } catch (err) {
+        return { problem: problemOf(err) };
       }
     },
   };

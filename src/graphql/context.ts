@@ -9,6 +9,8 @@ export interface Context {
   readonly services: Services;
   readonly prisma: Db;
   readonly viewer: Viewer | null;
+  /** Why the bearer token given was refused (RFC 6750 error_description); null when none was given or it was good. */
+  readonly authProblem: string | null;
   readonly clientAddress: string;
   readonly log: Logger;
 }

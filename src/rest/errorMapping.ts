@@ -27,10 +27,25 @@ export function restError(error: GraphQLError): RestError {
   const status = STATUS[code] ?? 500;
   if (status === 500) return { status, body: { detail: 'Internal Server Error' } };
   const headers: Record<string, string> = {};
-  if (status === 401) headers['WWW-Authenticate'] = 'Bearer';
+  if (status === 401) headers['WWW-Authenticate'] = bearerChallenge(null);
   if (status === 429) headers['Retry-After'] = String(error.extensions?.retryAfter ?? 60);
   return { status, body: { detail: error.message }, headers };
 }
+
+/**
+ * The 401 answer's challenge (RFC 6750): bare when no bearer token was given,
+ * else `invalid_token` with why it was refused.
+ */
+export function bearerChallenge(problem: string | null): string {
+  return problem ? `Bearer error="invalid_token", error_description="${problem}"` : 'Bearer';
+}
+
+/** 401 for a request without a usable bearer token. */
+export const notAuthenticated = (problem: string | null): RestError => ({
+  status: 401,
+  body: { detail: 'Not authenticated' },
+  headers: { 'WWW-Authenticate': bearerChallenge(problem) },
+});
 
 export const validationError = (issues: ValidationIssue[]): RestError => ({ status: 422, body: { detail: issues } });
 export const notFound = (): RestError => ({ status: 404, body: { detail: 'Not Found' } });

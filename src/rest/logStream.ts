@@ -18,7 +18,7 @@ import type { Context } from '../graphql/context.js';
 import { toGraphQLError } from '../graphql/errors.js';
 import type { Logger } from '../logger.js';
 import type { LiveService, LogChunk } from '../services/live.js';
-import { restError, type RestError } from './errorMapping.js';
+import { notAuthenticated, restError, type RestError } from './errorMapping.js';
 import type { JobStreamStatusQuery } from './operations/generated.js';
 import type { Route } from './route.js';
 
@@ -90,7 +90,7 @@ export function createLogStream({ prefix, routes, schema, live, contextFor, log 
   async function handle(req: IncomingMessage, res: ServerResponse, id: string, clientAddress: string): Promise<void> {
     if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, { status: 405, body: { detail: 'Method Not Allowed' } });
     const ctx = await contextFor(req.headers.authorization, clientAddress);
-    if (!ctx.viewer) return sendJson(res, { status: 401, body: { detail: 'Not authenticated' }, headers: { 'WWW-Authenticate': 'Bearer' } });
+    if (!ctx.viewer) return sendJson(res, notAuthenticated(ctx.authProblem));
     const before = await status(ctx, id);
     if ('error' in before) return sendJson(res, before.error);
 

@@ -8,7 +8,7 @@ import { toIssues } from '../services/validation.js';
 import { toGraphQLError } from '../graphql/errors.js';
 import type { Context } from '../graphql/context.js';
 import type { Logger } from '../logger.js';
-import { notFound, restError, validationError, type RestError } from './errorMapping.js';
+import { notAuthenticated, notFound, restError, validationError, type RestError } from './errorMapping.js';
 import type { Method, Route, RouteInput } from './route.js';
 
 export interface RestRequest {
@@ -99,7 +99,7 @@ export function createRouter(schema: GraphQLSchema, table: Route[], log: Logger,
 
     // Like FastAPI's security dependency: no valid session, no further look.
     const ctx = await req.context();
-    if (route.auth && !ctx.viewer) return { status: 401, body: { detail: 'Not authenticated' }, headers: { 'WWW-Authenticate': 'Bearer' } };
+    if (route.auth && !ctx.viewer) return notAuthenticated(ctx.authProblem);
 
     const input: RouteInput = { path: params, query: undefined, body: undefined };
     if (route.query) {

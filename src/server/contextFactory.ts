@@ -12,8 +12,16 @@ export function bearerToken(header: string | null | undefined): string | null {
 export function createContextFactory(services: Services, db: Database, log: Logger) {
   return async (authorization: string | null | undefined, clientAddress: string): Promise<Context> => {
     const token = bearerToken(authorization);
-    const session = token ? await services.auth.authenticate(token) : null;
-    return { services, prisma: db.prisma, viewer: session?.viewer ?? null, clientAddress, log };
+    const result = token ? await services.auth.authenticate(token) : null;
+    const refused = result !== null && 'problem' in result;
+    return {
+      services,
+      prisma: db.prisma,
+      viewer: result && !('problem' in result) ? result.viewer : null,
+      authProblem: refused ? result.problem : null,
+      clientAddress,
+      log,
+    };
   };
 }
 

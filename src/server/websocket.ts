@@ -133,7 +133,7 @@ export function createGraphQLWebSocket(
         const raw = ctx.connectionParams?.authorization;
         const token = typeof raw === 'string' ? bearerToken(raw) : null;
         const session = token ? await services.auth.authenticate(token) : null;
-        if (!session || session.expiresAt <= Date.now()) return false; // 4403 Forbidden
+        if (!session || 'problem' in session || session.expiresAt <= Date.now()) return false; // 4403 Forbidden
         if (socket.readyState !== WebSocket.OPEN) return false;
         const userId = session.viewer.id;
         const mine = perUser.get(userId) ?? new Set<WebSocket>();

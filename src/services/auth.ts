@@ -3,7 +3,7 @@
 // (account, client address), per address and per account (rateLimiter.ts).
 import { dummyPasswordHash, verifyPassword } from '../auth/passwords.js';
 import { createLoginThrottle } from '../auth/rateLimiter.js';
-import type { TokenIssuer } from '../auth/tokens.js';
+import type { TokenIssuer, TokenProblem } from '../auth/tokens.js';
 import type { EventBus } from '../events/bus.js';
 import { InvalidCredentials, RateLimited } from '../errors.js';
 import type { ServiceDeps, Viewer } from './deps.js';
@@ -45,13 +45,15 @@ export function createAuthService({ db, log }: ServiceDeps, tokens: TokenIssuer,
       return { accessToken: token, tokenType: 'bearer' as const, expiresIn };
     },
 
-    /** The live session for a bearer token, or null (bad/expired token, deleted or inactive user). */
-    async authenticate(token: string): Promise<Session | null> {
+    /** The live session for a bearer token, or why there is none (bad or expired token, deleted or inactive user). */
+    async authenticate(token: string): Promise<Session | { problem: TokenProblem }> {
       const claims = await tokens.verify(token);
-      if (!claims || !isId(claims.userId)) return null;
+      if ('problem' in claims) return claims;
+      if (!isId(claims.userId)) return { problem: 'invalid token' };
       const { userId } = claims;
       const user = await users.get(userId, () => prisma.user.findUnique({ where: { id: userId }, select: { id: true, email: true, role: true, isActive: true } }));
-      if (!user || !user.isActive) return null;
+      if (!user) return { problem: 'invalid token' };
+      if (!user.isActive) return { problem: 'token revoked' };
       return { viewer: { id: user.id, email: user.email, role: user.role as Role }, expiresAt: claims.expiresAt };
     },
   };

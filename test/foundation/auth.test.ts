@@ -225,7 +225,7 @@ describe.each(PROVIDERS)('authentication on %s', (provider) => {
   });
 
   describe('protected routes', () => {
-    it('every protected REST route answers 401 Not authenticated to anything but a valid, live token', async () => {
+    it('every protected REST route answers 401 Not authenticated to anything but a valid, live token, saying why (RFC 6750)', async () => {
       // The last test of the file: `op` may be deactivated now.
       const deactivatedToken = await s.token(op.email, op.password);
       const off = await s.request('PATCH', `/users/${op.id}`, { token: s.adminToken, body: { is_active: false } });
@@ -237,20 +237,23 @@ describe.each(PROVIDERS)('authentication on %s', (provider) => {
         .setSubject(adminId).setIssuer(ISSUER).setAudience(AUDIENCE)
         .setIssuedAt(now - 7200).setExpirationTime(now - 3600)
         .sign(new TextEncoder().encode(secret));
-      const variants: Record<string, Record<string, string> | undefined> = {
-        'no Authorization header': undefined,
-        'a garbage token': { authorization: 'Bearer garbage.garbage.garbage' },
-        'a token signed with another secret': { authorization: `Bearer ${await sign('another-secret-that-is-long-enough-000', { sub: adminId, iss: ISSUER, aud: AUDIENCE })}` },
-        'an expired token': { authorization: `Bearer ${expired}` },
-        'an alg:none token': { authorization: `Bearer ${new UnsecuredJWT({}).setSubject(adminId).setIssuer(ISSUER).setAudience(AUDIENCE).setIssuedAt().setExpirationTime('10m').encode()}` },
-        'a token with the wrong issuer': { authorization: `Bearer ${await sign(secret, { sub: adminId, iss: 'someone-else', aud: AUDIENCE })}` },
-        'a token with the wrong audience': { authorization: `Bearer ${await sign(secret, { sub: adminId, iss: ISSUER, aud: 'another-api' })}` },
-        'a token without exp': { authorization: `Bearer ${await sign(secret, { sub: adminId, iss: ISSUER, aud: AUDIENCE, expIn: null })}` },
-        'a token signed with HS512': { authorization: `Bearer ${await sign(secret, { sub: adminId, iss: ISSUER, aud: AUDIENCE, alg: 'HS512' })}` },
-        'a token for a user that does not exist': { authorization: `Bearer ${await sign(secret, { sub: randomUUID(), iss: ISSUER, aud: AUDIENCE })}` },
-        'a token of a deactivated user': { authorization: `Bearer ${deactivatedToken}` },
-        'Basic credentials': { authorization: `Basic ${Buffer.from(`${ADMIN_EMAIL}:${ADMIN_PASSWORD}`).toString('base64')}` },
-        'an empty Bearer': { authorization: 'Bearer ' },
+      // Each variant with the challenge it must get (RFC 6750): bare when no bearer token was
+      // given, else invalid_token and why.
+      const challenge = (why: string) => `Bearer error="invalid_token", error_description="${why}"`;
+      const variants: Record<string, [Record<string, string> | undefined, string]> = {
+        'no Authorization header': [undefined, 'Bearer'],
+        'a garbage token': [{ authorization: 'Bearer garbage.garbage.garbage' }, challenge('malformed token')],
+        'a token signed with another secret': [{ authorization: `Bearer ${await sign('another-secret-that-is-long-enough-000', { sub: adminId, iss: ISSUER, aud: AUDIENCE })}` }, challenge('invalid token')],
+        'an expired token': [{ authorization: `Bearer ${expired}` }, challenge('token expired')],
+        'an alg:none token': [{ authorization: `Bearer ${new UnsecuredJWT({}).setSubject(adminId).setIssuer(ISSUER).setAudience(AUDIENCE).setIssuedAt().setExpirationTime('10m').encode()}` }, challenge('invalid token')],
+        'a token with the wrong issuer': [{ authorization: `Bearer ${await sign(secret, { sub: adminId, iss: 'someone-else', aud: AUDIENCE })}` }, challenge('invalid token')],
+        'a token with the wrong audience': [{ authorization: `Bearer ${await sign(secret, { sub: adminId, iss: ISSUER, aud: 'another-api' })}` }, challenge('invalid token')],
+        'a token without exp': [{ authorization: `Bearer ${await sign(secret, { sub: adminId, iss: ISSUER, aud: AUDIENCE, expIn: null })}` }, challenge('invalid token')],
+        'a token signed with HS512': [{ authorization: `Bearer ${await sign(secret, { sub: adminId, iss: ISSUER, aud: AUDIENCE, alg: 'HS512' })}` }, challenge('invalid token')],
+        'a token for a user that does not exist': [{ authorization: `Bearer ${await sign(secret, { sub: randomUUID(), iss: ISSUER, aud: AUDIENCE })}` }, challenge('invalid token')],
+        'a token of a deactivated user': [{ authorization: `Bearer ${deactivatedToken}` }, challenge('token revoked')],
+        'Basic credentials': [{ authorization: `Basic ${Buffer.from(`${ADMIN_EMAIL}:${ADMIN_PASSWORD}`).toString('base64')}` }, 'Bearer'],
+        'an empty Bearer': [{ authorization: 'Bearer ' }, 'Bearer'],
       };
 
       // Control: a token we sign the same way, with correct claims, is accepted,
@@ -260,7 +263,7 @@ describe.each(PROVIDERS)('authentication on %s', (provider) => {
 
       expect(protectedRoutes.length).toBeGreaterThanOrEqual(7);
       const failures: string[] = [];
-      for (const [label, headers] of Object.entries(variants)) {
+      for (const [label, [headers, expected]] of Object.entries(variants)) {
         for (const r of protectedRoutes) {
           const path = concretePath(r);
           const withBody = r.body !== undefined;
@@ -269,7 +272,7 @@ describe.each(PROVIDERS)('authentication on %s', (provider) => {
             headers: { ...headers, ...(withBody && { 'content-type': 'application/json' }) },
             body: withBody ? '{}' : undefined,
           });
-          const ok = res.status === 401 && JSON.stringify(res.body) === JSON.stringify(NOT_AUTHENTICATED) && res.headers['www-authenticate'] === 'Bearer';
+          const ok = res.status === 401 && JSON.stringify(res.body) === JSON.stringify(NOT_AUTHENTICATED) && res.headers['www-authenticate'] === expected;
           if (!ok) failures.push(`${r.method} ${r.path} with ${label}: ${res.status} ${res.text.slice(0, 120)} www-authenticate=${res.headers['www-authenticate']}`);
         }
       }

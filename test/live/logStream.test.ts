@@ -132,10 +132,14 @@ describe.each(PROVIDERS)('log stream on %s', (provider) => {
 
   it('401 without or with a bad token, 404 for a job one may not see or that does not exist', async () => {
     const job = await submit(s, op.token, { command: ['echo', 'private'] });
-    for (const headers of [{}, { authorization: 'Bearer nope' }] as Record<string, string>[]) {
+    const cases: [Record<string, string>, string][] = [
+      [{}, 'Bearer'],
+      [{ authorization: 'Bearer nope' }, 'Bearer error="invalid_token", error_description="malformed token"'],
+    ];
+    for (const [headers, challenge] of cases) {
       const res = await fetch(streamUrl(job.id), { headers });
       expect(res.status).toBe(401);
-      expect(res.headers.get('www-authenticate')).toBe('Bearer');
+      expect(res.headers.get('www-authenticate')).toBe(challenge);
       expect(await res.json()).toEqual({ detail: 'Not authenticated' });
     }
     for (const [id, token] of [[job.id, stranger.token], ['0190a5c1-0000-7000-8000-000000000000', op.token], ['not-an-id', op.token]] as const) {
