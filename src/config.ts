@@ -14,6 +14,8 @@ export interface Config {
   readonly redisUrl: string | null;
   readonly jwtSecret: string | null;
   readonly jwtTtlSeconds: number;
+  /** Audit entries older than this many days are deleted. */
+  readonly auditRetentionDays: number;
   readonly adminEmail: string;
   readonly adminPassword: string;
   readonly defaultMaxConcurrentJobs: number;
@@ -169,6 +171,7 @@ export function loadConfig(env: Env = process.env): Config {
     redisUrl,
     jwtSecret,
     jwtTtlSeconds: int(env, 'JWT_TTL_SECONDS', 3600, 60, 30 * 86400),
+    auditRetentionDays: int(env, 'AUDIT_RETENTION_DAYS', 90, 1, 36500),
     adminEmail,
     adminPassword,
     defaultMaxConcurrentJobs: int(env, 'DEFAULT_MAX_CONCURRENT_JOBS', 4, 1, 10000),

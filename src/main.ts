@@ -61,10 +61,15 @@ async function createUser(args: string[]) {
   const cfg = config();
   const { openDatabase } = await import('./db/client.js');
   const { createUserService } = await import('./services/users.js');
+  const { createSessionStore } = await import('./services/sessions.js');
+  const { createAuditService } = await import('./services/audit.js');
+  const { createLocalBus } = await import('./events/bus.js');
   const db = await openDatabase(cfg.database);
   const log = createLogger(cfg.logLevel);
-  const users = createUserService({ db, config: cfg, log });
-  const system = { id: 'cli', email: 'cli', role: 'admin' as const };
+  const deps = { db, config: cfg, log };
+  const users = createUserService(deps, { onLimitsChange: () => {}, sessions: createSessionStore(deps, createLocalBus()), audit: createAuditService(deps) });
+  // Whoever can run this command owns the database already: it acts as an admin, and the audit trail says "cli".
+  const system = { id: 'cli', email: 'cli', role: 'admin' as const, scopes: null, sessionId: null, tokenId: null, address: 'cli' };
   try {
     const user = await users.create(system, { email, password, role });
     process.stdout.write(`created ${user.role} ${user.email} (${user.id})\n`);

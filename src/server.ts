@@ -24,7 +24,7 @@ import { clientAddressOf } from './server/clientAddress.js';
 import { createContextFactory } from './server/contextFactory.js';
 import { createGraphQLWebSocket, type GraphQLWebSocket } from './server/websocket.js';
 import { createServices, type Services } from './services/index.js';
-import { createLimitsService } from './services/limits.js';
+import { createDefaultLimitReader } from './services/limits.js';
 import { createLocalBus, type EventBus } from './events/bus.js';
 import { createRedisBus } from './events/redisBus.js';
 import { createJobControl } from './engine/control.js';
@@ -79,14 +79,14 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   const redisBus = config.redisUrl ? await createRedisBus(config.redisUrl, log) : null;
   const bus: EventBus = redisBus ?? createLocalBus();
   const deps = { db, config, log };
-  // The worker reads the default limit through the limits service; the
-  // services reach the worker through JobControl. Build the limits reader first.
-  const limitsReader = createLimitsService(deps, bus, () => control.wake());
+  // The worker reads the default limit; the services reach the worker through JobControl.
+  const defaultLimit = createDefaultLimitReader(deps, bus);
   const spawner = options.worker === false ? null : await startSpawner(log, config.spawner, { isolation: helperIsolation(config) });
-  const worker = spawner ? createWorker(db, config, bus, log, limitsReader.defaultLimit, spawner.launcher) : null;
+  const worker = spawner ? createWorker(db, config, bus, log, defaultLimit, spawner.launcher) : null;
   const control = createJobControl(db, bus, worker, config.killGraceMs + 10_000);
   const services = createServices(deps, tokens, {
     bus,
+    defaultLimit,
     control,
     pingRedis: redisBus ? () => redisBus.ping() : null,
     version: VERSION,
@@ -172,6 +172,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
 
   let server: Server | null = null;
   let sockets: GraphQLWebSocket | null = null;
+  let stopPruning: (() => void) | null = null;
 
   return {
     config,
@@ -182,6 +183,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     worker,
     async start() {
       await worker?.start();
+      stopPruning = services.audit.schedulePrune();
       if (options.http === false) return '';
       server = createServer((req, res) => void handle(req, res));
       server.headersTimeout = 30_000;
@@ -200,6 +202,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
       return url;
     },
     async stop(graceMs = config.shutdownGraceMs) {
+      stopPruning?.();
       await worker?.shutdown(graceMs);
       await spawner?.close();
       await sockets?.close();

@@ -1,5 +1,6 @@
 // JWTs: HS256 pinned on both sign and verify, with iss/aud/exp checked. The
-// token carries only the subject; role and activity come from the database.
+// token carries the subject and its session (`sid`); role, activity and
+// whether the session was revoked come from the database.
 import { randomBytes } from 'node:crypto';
 import { linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,10 +14,17 @@ export const AUDIENCE = 'jobrunner-api';
 /** Why a bearer token was refused, as RFC 6750's error_description says it. */
 export type TokenProblem = 'token expired' | 'malformed token' | 'invalid token' | 'token revoked';
 
+export interface Claims {
+  userId: string;
+  sessionId: string;
+  expiresAt: number;
+}
+
 export interface TokenIssuer {
-  sign(userId: string): Promise<{ token: string; expiresIn: number }>;
-  /** The user id, or what is wrong with the token (expired, not a JWT, or not one of ours). */
-  verify(token: string): Promise<{ userId: string; expiresAt: number } | { problem: TokenProblem }>;
+  readonly ttlSeconds: number;
+  sign(userId: string, sessionId: string): Promise<{ token: string; expiresIn: number }>;
+  /** The claims, or what is wrong with the token (expired, not a JWT, or not one of ours). */
+  verify(token: string): Promise<Claims | { problem: TokenProblem }>;
 }
 
 /** jose's error codes, read as RFC 6750 descriptions: anything else we did not sign as it stands. */
@@ -84,10 +92,11 @@ function readStoredSecret(file: string): Uint8Array | null {
 const VERIFIED_MAX = 10_000;
 
 export function createTokenIssuer(secret: Uint8Array, ttlSeconds: number): TokenIssuer {
-  const verified = new Map<string, { userId: string; expiresAt: number }>();
+  const verified = new Map<string, Claims>();
   return {
-    async sign(userId) {
-      const token = await new SignJWT({})
+    ttlSeconds,
+    async sign(userId, sessionId) {
+      const token = await new SignJWT({ sid: sessionId })
         .setProtectedHeader({ alg: ALG, typ: 'JWT' })
         .setSubject(userId)
         .setIssuer(ISSUER)
@@ -107,7 +116,9 @@ export function createTokenIssuer(secret: Uint8Array, ttlSeconds: number): Token
       try {
         const { payload } = await jwtVerify(token, secret, { algorithms: [ALG], issuer: ISSUER, audience: AUDIENCE, requiredClaims: ['exp', 'sub'] });
         if (typeof payload.sub !== 'string' || typeof payload.exp !== 'number') return { problem: 'invalid token' };
-        const claims = { userId: payload.sub, expiresAt: payload.exp * 1000 };
+        // Ours, but from before sessions could be revoked: it cannot be checked, so it no longer counts.
+        if (typeof payload.sid !== 'string') return { problem: 'token revoked' };
+        const claims: Claims = { userId: payload.sub, sessionId: payload.sid, expiresAt: payload.exp * 1000 };
         if (verified.size >= VERIFIED_MAX) verified.delete(verified.keys().next().value!);
         verified.set(token, claims);
         return claims;

@@ -1,35 +1,35 @@
-// Group commit for single-job submissions. Every commit writes the jobs
-// table and its six indexes to the WAL, and every Prisma call has a fixed
-// cost, so under load the submissions that arrive together (one turn of
-// the event loop, or while the previous write is in flight) are written as
-// one multi-row INSERT. An idle server writes each submission at once.
+// Group commit: rows that arrive together (one turn of the event loop, or
+// while the previous write is in flight) are written by one statement. Every
+// commit writes the table and its indexes to the WAL, and every Prisma call
+// has a fixed cost, so under load this is what keeps submissions (and their
+// audit entries) cheap. An idle server writes each row at once.
 import type { Database } from './client.js';
 import { insertJobs, ROWS_PER_STATEMENT, type NewJobRow } from './insertJobs.js';
 
-interface Waiting {
-  row: NewJobRow;
+interface Waiting<T> {
+  row: T;
   resolve: () => void;
   reject: (err: unknown) => void;
 }
 
-export interface JobWriter {
+export interface GroupWriter<T> {
   /** Resolves once the row is committed. */
-  insert(row: NewJobRow): Promise<void>;
+  insert(row: T): Promise<void>;
 }
 
-export function createJobWriter(db: Database): JobWriter {
-  const waiting: Waiting[] = [];
+export function createGroupWriter<T>(write: (rows: T[]) => Promise<unknown>, maxRows: number): GroupWriter<T> {
+  const waiting: Waiting<T>[] = [];
   let scheduled = false;
   let writing = false;
 
-  async function write(group: Waiting[]) {
+  async function commit(group: Waiting<T>[]) {
     try {
-      await insertJobs(db.provider, db.prisma, group.map((w) => w.row));
+      await write(group.map((w) => w.row));
       for (const w of group) w.resolve();
     } catch (err) {
       if (group.length === 1) return group[0]!.reject(err);
       // One bad row must not fail the others: retry each alone, so every caller gets its own outcome.
-      for (const w of group) await write([w]);
+      for (const w of group) await commit([w]);
     }
   }
 
@@ -37,10 +37,7 @@ export function createJobWriter(db: Database): JobWriter {
     scheduled = false;
     writing = true;
     try {
-      while (waiting.length) {
-        const group = waiting.splice(0, ROWS_PER_STATEMENT);
-        await write(group);
-      }
+      while (waiting.length) await commit(waiting.splice(0, maxRows));
     } finally {
       writing = false;
     }
@@ -58,4 +55,8 @@ export function createJobWriter(db: Database): JobWriter {
       });
     },
   };
+}
+
+export function createJobWriter(db: Database): GroupWriter<NewJobRow> {
+  return createGroupWriter((rows) => insertJobs(db.provider, db.prisma, rows), ROWS_PER_STATEMENT);
 }

@@ -12,7 +12,8 @@ import type { Context } from './context.js';
 export const builder = new SchemaBuilder<{
   Context: Context;
   PrismaTypes: PrismaTypes;
-  AuthScopes: { authenticated: boolean; admin: boolean };
+  // Only whether there is a principal: what it may do is services/policy.ts's decision, made in the services.
+  AuthScopes: { authenticated: boolean };
   Scalars: {
     DateTime: { Input: Date; Output: Date };
     JSON: { Input: unknown; Output: unknown };
@@ -23,7 +24,7 @@ export const builder = new SchemaBuilder<{
   plugins: [ScopeAuthPlugin, ComplexityPlugin, PrismaPlugin, RelayPlugin],
   defaultFieldNullability: false,
   scopeAuth: {
-    authScopes: (ctx) => ({ authenticated: ctx.viewer !== null, admin: ctx.viewer?.role === 'admin' }),
+    authScopes: (ctx) => ({ authenticated: ctx.viewer !== null }),
     unauthorizedError: (_parent, ctx) => (ctx.viewer ? new Forbidden() : new NotAuthenticated()),
   },
   complexity: {

@@ -9,5 +9,6 @@ import './types/health.js';
 import './types/job.js';
 import './types/subscriptions.js';
 import './types/batch.js';
+import './types/audit.js';
 
 export const schema = builder.toSchema({ sortSchema: false });

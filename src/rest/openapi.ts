@@ -1,6 +1,7 @@
 // OpenAPI 3.1 generated from the route table: the same zod schemas that
 // validate requests describe them, so the document cannot drift.
 import { z } from 'zod';
+import { roleTableMarkdown, RULES } from '../services/policy.js';
 import type { Route } from './route.js';
 import { ErrorRead } from './schemas.js';
 
@@ -13,6 +14,13 @@ function strip(s: Record<string, unknown>) {
 }
 
 const errorResponse = (description: string) => ({ description, content: { 'application/json': { schema: strip(out(ErrorRead)) } } });
+
+/** "Roles: …; API token scope: …", from the policy module. */
+function whoMay(r: Route): string {
+  const rule = RULES[r.action!];
+  const scope = rule.sessionOnly ? 'not with an API token (log in with your password)' : rule.scope ? `API tokens need \`${rule.scope}\`` : 'any API token';
+  return `**Who may:** ${rule.roles.join(', ')}${rule.owned ? ' (operators: their own)' : ''}; ${scope}.`;
+}
 
 export function buildOpenApi(routes: Route[], prefix: string, version: string) {
   const paths: Record<string, Record<string, unknown>> = {};
@@ -37,7 +45,7 @@ export function buildOpenApi(routes: Route[], prefix: string, version: string) {
     }
     if (r.statusOf) responses['503'] = { description: 'A configured backend is unreachable', content: { 'application/json': { schema: strip(out(r.response!.schema)) } } };
     if (r.auth) responses['401'] = errorResponse('Not authenticated');
-    if (r.admin) responses['403'] = errorResponse('Role not allowed');
+    if (r.action) responses['403'] = errorResponse('Your role or token scopes do not allow this');
     if (params.some((p) => p.in === 'path')) responses['404'] = errorResponse('Not found, or not yours to see');
     if (r.body || r.query) responses['422'] = errorResponse('Validation error');
     if (r.body) responses['413'] = errorResponse('Request body too large');
@@ -46,7 +54,7 @@ export function buildOpenApi(routes: Route[], prefix: string, version: string) {
       operationId: `${r.method.toLowerCase()}${r.path.replace(/\{(\w+)\}/g, 'By_$1').replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ? c.toUpperCase() : ''))}`,
       summary: r.summary,
       tags: [r.tag],
-      ...(r.description && { description: r.description }),
+      ...((r.description || r.action) && { description: [r.description, r.action && whoMay(r)].filter(Boolean).join('\n\n') }),
       ...(params.length && { parameters: params }),
       ...(r.body && {
         requestBody: {
@@ -64,13 +72,13 @@ export function buildOpenApi(routes: Route[], prefix: string, version: string) {
     info: {
       title: 'Job Runner API',
       version,
-      description: 'REST compatibility layer: every route runs a GraphQL operation of /graphql.',
+      description: `REST compatibility layer: every route runs a GraphQL operation of /graphql.\n\nSend \`Authorization: Bearer <token>\`: a session token from \`POST ${prefix}/auth/token\` or an API token from \`POST ${prefix}/auth/tokens\`. Who may do what:\n\n${roleTableMarkdown()}`,
     },
     paths,
     components: {
       securitySchemes: {
         OAuth2PasswordBearer: { type: 'oauth2', flows: { password: { tokenUrl: `${prefix}/auth/token`, scopes: {} } } },
-        bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+        bearerAuth: { type: 'http', scheme: 'bearer', description: 'A session JWT or an API token (jrt_…)' },
       },
     },
   };

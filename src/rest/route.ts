@@ -2,6 +2,7 @@ import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import type { z } from 'zod';
 import type { Config } from '../config.js';
 import type { ValidationIssue } from '../errors.js';
+import type { Action } from '../services/policy.js';
 
 export type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 
@@ -24,8 +25,8 @@ export interface Route<TData = any, TVars = any, B = any, Q = any> {
   tag: string;
   /** false only for the token and health routes. */
   auth: boolean;
-  /** Admin-only routes (documented; enforced by the services). */
-  admin?: boolean;
+  /** What the route does, in services/policy.ts's terms: the services decide on it; the OpenAPI document shows who may. */
+  action?: Action;
   document: TypedDocumentNode<TData, TVars>;
   body?: { schema: z.ZodType<B>; form?: boolean };
   /**

@@ -4,7 +4,7 @@ import * as Ops from './operations/generated.js';
 import { route, type Route } from './route.js';
 import * as S from './schemas.js';
 import { ceilingIssues } from '../services/jobSpec.js';
-import { batchRead, batchWithJobsRead, jobLogsRead, jobRead, limitsRead, roleEnum, statusEnum, submitJobInput, userRead } from './shapes.js';
+import { apiTokenRead, auditEntryRead, batchRead, batchWithJobsRead, jobLogsRead, jobRead, limitsRead, meRead, roleEnum, scopeEnum, statusEnum, submitJobInput, userRead } from './shapes.js';
 
 type Role = 'admin' | 'operator' | 'viewer';
 
@@ -19,6 +19,46 @@ export const routes: Route[] = [
     response: { schema: S.TokenRead, map: (d) => ({ access_token: d.login.accessToken, token_type: 'bearer', expires_in: d.login.expiresIn }) },
   }),
   route({
+    method: 'POST', path: '/auth/logout', tag: 'auth', auth: true, action: 'session.logout',
+    summary: 'End this session: its token stops working at once, everywhere',
+    document: Ops.LogoutDocument,
+    variables: () => ({}),
+    status: 204,
+  }),
+  route({
+    method: 'POST', path: '/auth/logout-all', tag: 'auth', auth: true, action: 'session.logout',
+    summary: 'End every session of yours (API tokens stay: revoke them one by one)',
+    document: Ops.LogoutAllDocument,
+    variables: () => ({}),
+    status: 204,
+  }),
+  route({
+    method: 'POST', path: '/auth/tokens', tag: 'auth', auth: true, action: 'token.manage',
+    summary: 'Create an API token for scripts and CI; the token is shown in this response only',
+    description: 'Scopes narrow the owner\'s role: `jobs:read`, `jobs:write` (implies read), `batches:read`, `batches:write` (implies read), `admin`. Scopes beyond the role are a 422 naming them. Send the token as `Authorization: Bearer <token>`.',
+    document: Ops.CreateApiTokenDocument,
+    body: { schema: S.ApiTokenCreate },
+    variables: ({ body }) => ({ input: { name: body.name, scopes: body.scopes.map(scopeEnum), expiresInDays: body.expires_in_days, userId: body.user_id } }),
+    status: 201,
+    response: { schema: S.ApiTokenCreated, map: (d) => ({ ...apiTokenRead(d.createApiToken.apiToken), token: d.createApiToken.token }) },
+  }),
+  route({
+    method: 'GET', path: '/auth/tokens', tag: 'auth', auth: true, action: 'token.manage',
+    summary: 'Your unrevoked API tokens, newest first (admins: any user\'s, with user_id)',
+    document: Ops.ApiTokensDocument,
+    query: S.ApiTokenListQuery,
+    variables: ({ query }) => ({ userId: query.user_id }),
+    status: 200,
+    response: { schema: S.ApiTokenRead.array(), map: (d) => d.apiTokens.map(apiTokenRead) },
+  }),
+  route({
+    method: 'DELETE', path: '/auth/tokens/{id}', tag: 'auth', auth: true, action: 'token.manage',
+    summary: 'Revoke an API token (yours; admins: anyone\'s); it stops working at once',
+    document: Ops.RevokeApiTokenDocument,
+    variables: ({ path }) => ({ id: path.id! }),
+    status: 204,
+  }),
+  route({
     method: 'GET', path: '/health', tag: 'health', auth: false,
     summary: 'Readiness: database and Redis connectivity',
     document: Ops.HealthDocument,
@@ -29,7 +69,7 @@ export const routes: Route[] = [
   }),
 
   route({
-    method: 'POST', path: '/jobs', tag: 'jobs', auth: true,
+    method: 'POST', path: '/jobs', tag: 'jobs', auth: true, action: 'job.submit',
     summary: 'Submit a job (runs as soon as the caller\'s limit and a worker slot allow)',
     document: Ops.SubmitJobDocument,
     body: { schema: S.JobCreate },
@@ -39,8 +79,8 @@ export const routes: Route[] = [
     response: { schema: S.JobRead, map: (d) => jobRead(d.submitJob) },
   }),
   route({
-    method: 'GET', path: '/jobs', tag: 'jobs', auth: true,
-    summary: 'List your jobs (admins: all), oldest first',
+    method: 'GET', path: '/jobs', tag: 'jobs', auth: true, action: 'job.read',
+    summary: 'List your jobs (admins and viewers: all), oldest first',
     description: 'Pages of at most `limit` (default and maximum 1000) jobs; the `X-Next-Cursor` response header, when present, is the `after` value of the next page.',
     document: Ops.JobsDocument,
     query: S.JobListQuery,
@@ -53,15 +93,15 @@ export const routes: Route[] = [
     headers: (d): Record<string, string> => (d.jobs.pageInfo.hasNextPage && d.jobs.pageInfo.endCursor ? { 'X-Next-Cursor': d.jobs.pageInfo.endCursor } : {}),
   }),
   route({
-    method: 'GET', path: '/jobs/stats', tag: 'jobs', auth: true,
-    summary: 'Counts of your jobs (admins: all) per status',
+    method: 'GET', path: '/jobs/stats', tag: 'jobs', auth: true, action: 'job.read',
+    summary: 'Counts of your jobs (admins and viewers: all) per status',
     document: Ops.JobStatsDocument,
     variables: () => ({}),
     status: 200,
     response: { schema: S.JobStatsRead, map: (d) => d.jobStats },
   }),
   route({
-    method: 'GET', path: '/jobs/{id}', tag: 'jobs', auth: true,
+    method: 'GET', path: '/jobs/{id}', tag: 'jobs', auth: true, action: 'job.read',
     summary: 'Get a job',
     document: Ops.JobDocument,
     variables: ({ path }) => ({ id: path.id! }),
@@ -69,7 +109,7 @@ export const routes: Route[] = [
     response: { schema: S.JobRead, map: (d) => jobRead(d.job) },
   }),
   route({
-    method: 'GET', path: '/jobs/{id}/logs', tag: 'jobs', auth: true,
+    method: 'GET', path: '/jobs/{id}/logs', tag: 'jobs', auth: true, action: 'job.read',
     summary: 'Stored stdout and stderr of a finished job (409 while pending or running)',
     document: Ops.JobLogsDocument,
     variables: ({ path }) => ({ id: path.id! }),
@@ -77,7 +117,7 @@ export const routes: Route[] = [
     response: { schema: S.JobLogsRead, map: (d) => jobLogsRead(d.job.logs) },
   }),
   route({
-    method: 'GET', path: '/jobs/{id}/logs/stream', tag: 'jobs', auth: true, stream: true,
+    method: 'GET', path: '/jobs/{id}/logs/stream', tag: 'jobs', auth: true, action: 'job.read', stream: true,
     summary: 'Follow a job\'s output as it is produced; ends when the job is terminal',
     description:
       'Default `text/plain; charset=utf-8`: the raw output of both streams in seq order, chunked. With `Accept: text/event-stream`: one event per chunk (`id: <seq>`, `event: stdout|stderr`, one `data:` line per line of output), then `event: end` with `{"status", "exit_code"}`; `Last-Event-ID: <seq>` resumes after that chunk. Served by rest/logStream.ts.',
@@ -86,7 +126,7 @@ export const routes: Route[] = [
     status: 200,
   }),
   route({
-    method: 'POST', path: '/jobs/{id}/cancel', tag: 'jobs', auth: true,
+    method: 'POST', path: '/jobs/{id}/cancel', tag: 'jobs', auth: true, action: 'job.cancel',
     summary: 'Cancel a pending or running job (its whole process group is stopped)',
     document: Ops.CancelJobDocument,
     variables: ({ path }) => ({ id: path.id! }),
@@ -94,7 +134,7 @@ export const routes: Route[] = [
     response: { schema: S.JobRead, map: (d) => jobRead(d.cancelJob) },
   }),
   route({
-    method: 'POST', path: '/jobs/{id}/force-complete', tag: 'jobs', auth: true, admin: true,
+    method: 'POST', path: '/jobs/{id}/force-complete', tag: 'jobs', auth: true, action: 'job.forceComplete',
     summary: 'Force a job into a terminal status, optionally overriding its output',
     document: Ops.ForceCompleteJobDocument,
     body: { schema: S.ForceComplete },
@@ -106,7 +146,7 @@ export const routes: Route[] = [
     response: { schema: S.JobRead, map: (d) => jobRead(d.forceCompleteJob) },
   }),
   route({
-    method: 'DELETE', path: '/jobs/{id}/purge', tag: 'jobs', auth: true,
+    method: 'DELETE', path: '/jobs/{id}/purge', tag: 'jobs', auth: true, action: 'job.purge',
     summary: 'Remove a finished job and all its output',
     document: Ops.PurgeJobDocument,
     variables: ({ path }) => ({ id: path.id! }),
@@ -114,7 +154,7 @@ export const routes: Route[] = [
   }),
 
   route({
-    method: 'POST', path: '/job-batches', tag: 'batches', auth: true,
+    method: 'POST', path: '/job-batches', tag: 'batches', auth: true, action: 'batch.create',
     summary: 'Create a batch and its jobs in one transaction (all or nothing)',
     document: Ops.CreateBatchDocument,
     body: { schema: S.BatchCreate },
@@ -124,8 +164,8 @@ export const routes: Route[] = [
     response: { schema: S.BatchWithJobsRead, map: (d) => batchWithJobsRead(d.createBatch) },
   }),
   route({
-    method: 'GET', path: '/job-batches', tag: 'batches', auth: true,
-    summary: 'List your batches (admins: all), oldest first, without their jobs',
+    method: 'GET', path: '/job-batches', tag: 'batches', auth: true, action: 'batch.read',
+    summary: 'List your batches (admins and viewers: all), oldest first, without their jobs',
     document: Ops.BatchesDocument,
     query: S.BatchListQuery,
     variables: ({ query }) => ({ first: query.limit ?? 1000, after: query.after }),
@@ -134,7 +174,7 @@ export const routes: Route[] = [
     headers: (d): Record<string, string> => (d.batches.pageInfo.hasNextPage && d.batches.pageInfo.endCursor ? { 'X-Next-Cursor': d.batches.pageInfo.endCursor } : {}),
   }),
   route({
-    method: 'GET', path: '/job-batches/{id}', tag: 'batches', auth: true,
+    method: 'GET', path: '/job-batches/{id}', tag: 'batches', auth: true, action: 'batch.read',
     summary: 'Get a batch with its jobs in submission order',
     document: Ops.BatchDocument,
     variables: ({ path }) => ({ id: path.id! }),
@@ -142,7 +182,7 @@ export const routes: Route[] = [
     response: { schema: S.BatchWithJobsRead, map: (d) => batchWithJobsRead(d.batch) },
   }),
   route({
-    method: 'POST', path: '/job-batches/{id}/cancel', tag: 'batches', auth: true,
+    method: 'POST', path: '/job-batches/{id}/cancel', tag: 'batches', auth: true, action: 'batch.cancel',
     summary: 'Cancel every pending or running job of the batch',
     document: Ops.CancelBatchDocument,
     variables: ({ path }) => ({ id: path.id! }),
@@ -150,7 +190,7 @@ export const routes: Route[] = [
     response: { schema: S.BatchWithJobsRead, map: (d) => batchWithJobsRead(d.cancelBatch) },
   }),
   route({
-    method: 'POST', path: '/job-batches/{id}/force-complete', tag: 'batches', auth: true, admin: true,
+    method: 'POST', path: '/job-batches/{id}/force-complete', tag: 'batches', auth: true, action: 'batch.forceComplete',
     summary: 'Give every non-terminal job of the batch the given status',
     document: Ops.ForceCompleteBatchDocument,
     body: { schema: S.BatchForceComplete },
@@ -159,7 +199,7 @@ export const routes: Route[] = [
     response: { schema: S.BatchWithJobsRead, map: (d) => batchWithJobsRead(d.forceCompleteBatch) },
   }),
   route({
-    method: 'DELETE', path: '/job-batches/{id}', tag: 'batches', auth: true,
+    method: 'DELETE', path: '/job-batches/{id}', tag: 'batches', auth: true, action: 'batch.delete',
     summary: 'Delete a batch, its jobs and their output (409 while any job is not finished)',
     document: Ops.DeleteBatchDocument,
     variables: ({ path }) => ({ id: path.id! }),
@@ -167,7 +207,7 @@ export const routes: Route[] = [
   }),
 
   route({
-    method: 'POST', path: '/users', tag: 'users', auth: true, admin: true,
+    method: 'POST', path: '/users', tag: 'users', auth: true, action: 'user.manage',
     summary: 'Create a user',
     document: Ops.CreateUserDocument,
     body: { schema: S.UserCreate },
@@ -181,7 +221,7 @@ export const routes: Route[] = [
     response: { schema: S.UserRead, map: (d) => userRead(d.createUser) },
   }),
   route({
-    method: 'GET', path: '/users', tag: 'users', auth: true, admin: true,
+    method: 'GET', path: '/users', tag: 'users', auth: true, action: 'user.manage',
     summary: 'List users',
     document: Ops.UsersDocument,
     variables: () => ({}),
@@ -189,7 +229,25 @@ export const routes: Route[] = [
     response: { schema: S.UserRead.array(), map: (d) => d.users.map(userRead) },
   }),
   route({
-    method: 'GET', path: '/users/{id}', tag: 'users', auth: true, admin: true,
+    method: 'GET', path: '/users/me', tag: 'users', auth: true, action: 'self.read',
+    summary: 'Who you are: your account, the job limit in force and your jobs pending and running',
+    document: Ops.MeDocument,
+    variables: () => ({}),
+    status: 200,
+    response: { schema: S.MeRead, map: (d) => meRead(d.me) },
+  }),
+  route({
+    method: 'PATCH', path: '/users/me', tag: 'users', auth: true, action: 'self.update',
+    summary: 'Change your own password, given the current one; your other sessions end',
+    description: 'A wrong `current_password` is a 400. Role, activity and limits are an admin\'s to change (`PATCH /users/{id}`).',
+    document: Ops.UpdateMeDocument,
+    body: { schema: S.MeUpdate },
+    variables: ({ body }) => ({ input: { currentPassword: body.current_password, password: body.password } }),
+    status: 200,
+    response: { schema: S.MeRead, map: (d) => meRead(d.updateMe) },
+  }),
+  route({
+    method: 'GET', path: '/users/{id}', tag: 'users', auth: true, action: 'user.manage',
     summary: 'Get a user',
     document: Ops.UserDocument,
     variables: ({ path }) => ({ id: path.id! }),
@@ -197,7 +255,7 @@ export const routes: Route[] = [
     response: { schema: S.UserRead, map: (d) => userRead(d.user) },
   }),
   route({
-    method: 'PATCH', path: '/users/{id}', tag: 'users', auth: true, admin: true,
+    method: 'PATCH', path: '/users/{id}', tag: 'users', auth: true, action: 'user.manage',
     summary: 'Update role, password, is_active or the per-user job limit',
     document: Ops.UpdateUserDocument,
     body: { schema: S.UserUpdate },
@@ -213,9 +271,16 @@ export const routes: Route[] = [
     status: 200,
     response: { schema: S.UserRead, map: (d) => userRead(d.updateUser) },
   }),
+  route({
+    method: 'POST', path: '/users/{id}/revoke-sessions', tag: 'users', auth: true, action: 'user.manage',
+    summary: 'End every session of a user (their API tokens stay)',
+    document: Ops.RevokeSessionsDocument,
+    variables: ({ path }) => ({ userId: path.id! }),
+    status: 204,
+  }),
 
   route({
-    method: 'GET', path: '/admin/limits', tag: 'limits', auth: true, admin: true,
+    method: 'GET', path: '/admin/limits', tag: 'limits', auth: true, action: 'limits.manage',
     summary: 'The global default and every per-user override',
     document: Ops.LimitsDocument,
     variables: () => ({}),
@@ -223,7 +288,7 @@ export const routes: Route[] = [
     response: { schema: S.LimitsRead, map: (d) => limitsRead(d.limits) },
   }),
   route({
-    method: 'POST', path: '/admin/limits/global', tag: 'limits', auth: true, admin: true,
+    method: 'POST', path: '/admin/limits/global', tag: 'limits', auth: true, action: 'limits.manage',
     summary: 'Set the default max concurrent jobs per user',
     document: Ops.SetDefaultJobLimitDocument,
     body: { schema: S.LimitSet },
@@ -232,7 +297,7 @@ export const routes: Route[] = [
     response: { schema: S.LimitsRead, map: (d) => limitsRead(d.setDefaultJobLimit) },
   }),
   route({
-    method: 'POST', path: '/admin/limits/users/{id}', tag: 'limits', auth: true, admin: true,
+    method: 'POST', path: '/admin/limits/users/{id}', tag: 'limits', auth: true, action: 'limits.manage',
     summary: 'Set or (with null) clear a user\'s max concurrent jobs',
     document: Ops.SetUserJobLimitDocument,
     body: { schema: S.UserLimitSet },
@@ -242,11 +307,22 @@ export const routes: Route[] = [
   }),
 
   route({
-    method: 'GET', path: '/admin/isolation', tag: 'health', auth: true, admin: true,
+    method: 'GET', path: '/admin/isolation', tag: 'health', auth: true, action: 'system.read',
     summary: 'How jobs run by this process are isolated: as whom, the kernel features in use, what is missing (null without a worker)',
     document: Ops.IsolationDocument,
     variables: () => ({}),
     status: 200,
     response: { schema: S.IsolationRead, map: (d) => d.isolation },
+  }),
+  route({
+    method: 'GET', path: '/admin/audit', tag: 'audit', auth: true, action: 'audit.read',
+    summary: 'The audit trail, newest first: who did what, when, from where, on what, and how it ended',
+    description: 'Filters: `actor_id`, `action` (e.g. `auth.login`, `job.submit`; README, "Audit trail"), `target_id`. Pages of `limit` (default 100); `X-Next-Cursor`, when present, is the `after` of the next page.',
+    document: Ops.AuditLogDocument,
+    query: S.AuditListQuery,
+    variables: ({ query }) => ({ actorId: query.actor_id, action: query.action, targetId: query.target_id, first: query.limit, after: query.after }),
+    status: 200,
+    response: { schema: S.AuditEntryRead.array(), map: (d) => d.auditLog.edges.map((e) => auditEntryRead(e.node)) },
+    headers: (d): Record<string, string> => (d.auditLog.pageInfo.hasNextPage && d.auditLog.pageInfo.endCursor ? { 'X-Next-Cursor': d.auditLog.pageInfo.endCursor } : {}),
   }),
 ];

@@ -4,6 +4,8 @@
 import { z } from 'zod';
 import { email, jobLimit, password, role, text } from '../services/validation.js';
 import * as J from '../services/jobSpec.js';
+import { tokenFields } from '../services/apiTokens.js';
+import { SCOPES } from '../services/policy.js';
 
 const timestamp = z.string().meta({ format: 'date-time', example: '2026-11-25T10:00:00.000Z' });
 
@@ -44,6 +46,61 @@ export const UserRead = z.object({
   is_active: z.boolean(),
   max_concurrent_jobs: z.number().int().nullable(),
   created_at: timestamp,
+});
+
+export const MeRead = UserRead.extend({
+  effective_max_concurrent_jobs: z.number().int().meta({ description: 'The limit in force: your override, else the default' }),
+  running_jobs: z.number().int(),
+  pending_jobs: z.number().int(),
+});
+
+export const MeUpdate = z.strictObject({
+  current_password: z.string().max(256),
+  password,
+});
+
+export const ApiTokenCreate = z.strictObject({
+  name: tokenFields.name,
+  scopes: tokenFields.scopes.meta({ description: `Any of ${SCOPES.join(', ')}; at most what the owner's role allows` }),
+  expires_in_days: tokenFields.expiresInDays.meta({ description: '1 to 365; default 30' }),
+  user_id: tokenFields.userId.meta({ description: 'Admins: make the token for this user' }),
+});
+
+export const ApiTokenRead = z.object({
+  id: z.string(),
+  user_id: z.string(),
+  name: z.string(),
+  scopes: z.array(z.enum(SCOPES)),
+  created_at: timestamp,
+  expires_at: timestamp,
+  last_used_at: timestamp.nullable(),
+});
+
+export const ApiTokenCreated = ApiTokenRead.extend({
+  token: z.string().meta({ description: 'The secret, shown this once: send it as Authorization: Bearer <token>' }),
+});
+
+export const ApiTokenListQuery = z.strictObject({
+  user_id: z.string().max(100).optional().meta({ description: 'Admins: another user\'s tokens' }),
+});
+
+export const AuditListQuery = z.strictObject({
+  actor_id: z.string().max(100).optional(),
+  action: z.string().max(100).optional(),
+  target_id: z.string().max(100).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).optional().meta({ description: 'Page size (default 100, at most 1000); X-Next-Cursor names the next page' }),
+  after: z.string().max(200).optional().meta({ description: 'The X-Next-Cursor header of the previous page' }),
+});
+
+export const AuditEntryRead = z.object({
+  id: z.string(),
+  at: timestamp,
+  actor_id: z.string().nullable(),
+  action: z.string(),
+  target_type: z.string().nullable(),
+  target_id: z.string().nullable(),
+  outcome: z.enum(['success', 'failure', 'denied']),
+  client_address: z.string().nullable(),
 });
 
 export const LimitSet = z.strictObject({ max_concurrent_jobs: jobLimit });

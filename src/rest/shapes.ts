@@ -2,7 +2,8 @@
 // type so user data inside env/payload is never renamed.
 import type { z } from 'zod';
 import type * as Ops from './operations/generated.js';
-import type { BatchRead, JobCreate, JobRead, LimitsRead, UserRead } from './schemas.js';
+import type { ApiTokenRead, AuditEntryRead, BatchRead, JobCreate, JobRead, LimitsRead, MeRead, UserRead } from './schemas.js';
+import type { Scope } from '../services/policy.js';
 
 export const userRead = (u: Ops.UserFieldsFragment): z.infer<typeof UserRead> => ({
   id: u.id,
@@ -11,6 +12,37 @@ export const userRead = (u: Ops.UserFieldsFragment): z.infer<typeof UserRead> =>
   is_active: u.isActive,
   max_concurrent_jobs: u.maxConcurrentJobs,
   created_at: u.createdAt,
+});
+
+export const meRead = (u: Ops.MeFieldsFragment): z.infer<typeof MeRead> => ({
+  ...userRead(u),
+  effective_max_concurrent_jobs: u.effectiveMaxConcurrentJobs,
+  running_jobs: u.runningJobs,
+  pending_jobs: u.pendingJobs,
+});
+
+const scopeOf = (s: Ops.ApiScope) => s.toLowerCase().replace('_', ':') as Scope;
+export const scopeEnum = (s: Scope) => s.replace(':', '_').toUpperCase() as Ops.ApiScope;
+
+export const apiTokenRead = (t: Ops.ApiTokenFieldsFragment): z.infer<typeof ApiTokenRead> => ({
+  id: t.id,
+  user_id: t.userId,
+  name: t.name,
+  scopes: t.scopes.map(scopeOf),
+  created_at: t.createdAt,
+  expires_at: t.expiresAt,
+  last_used_at: t.lastUsedAt,
+});
+
+export const auditEntryRead = (e: Ops.AuditLogQuery['auditLog']['edges'][number]['node']): z.infer<typeof AuditEntryRead> => ({
+  id: e.id,
+  at: e.at,
+  actor_id: e.actorId,
+  action: e.action,
+  target_type: e.targetType,
+  target_id: e.targetId,
+  outcome: e.outcome as z.infer<typeof AuditEntryRead>['outcome'],
+  client_address: e.clientAddress,
 });
 
 export const limitsRead = (l: Ops.LimitsFieldsFragment): z.infer<typeof LimitsRead> => ({

@@ -12,7 +12,7 @@ export function bearerToken(header: string | null | undefined): string | null {
 export function createContextFactory(services: Services, db: Database, log: Logger) {
   return async (authorization: string | null | undefined, clientAddress: string): Promise<Context> => {
     const token = bearerToken(authorization);
-    const result = token ? await services.auth.authenticate(token) : null;
+    const result = token ? await services.auth.authenticate(token, clientAddress) : null;
     const refused = result !== null && 'problem' in result;
     return {
       services,

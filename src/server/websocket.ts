@@ -4,8 +4,10 @@
 // factory as HTTP; every subscribe builds a fresh context, which re-reads the
 // caller's role and activity from the database.
 //
-// Close codes: 4403 "Forbidden" for a missing/bad token in connection_init
-// and when the token expires while connected; 4429 past the per-user
+// Close codes: 4403 "Forbidden" for a missing/bad token in connection_init,
+// when the token expires while connected, and when the user's access changes
+// (session revoked, password, role or activity changed: announced on every
+// process, then re-checked here); 4429 past the per-user
 // connection limit; 4408 (graphql-ws) when connection_init does not arrive in
 // time. Past the per-connection subscription limit the new operation gets a
 // RATE_LIMITED GraphQL error.
@@ -24,6 +26,7 @@ import { useServer } from 'graphql-ws/use/ws';
 import type { YogaServerInstance } from 'graphql-yoga';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { Logger } from '../logger.js';
+import type { Viewer } from '../services/deps.js';
 import type { Services } from '../services/index.js';
 import { clientAddressOf } from './clientAddress.js';
 import { bearerToken } from './contextFactory.js';
@@ -52,7 +55,7 @@ export const DEFAULT_SOCKET_OPTIONS: LiveSocketOptions = {
 
 interface Connection {
   authorization: string;
-  userId: string;
+  viewer: Viewer;
   expiryTimer: NodeJS.Timeout | null;
 }
 
@@ -84,10 +87,25 @@ export function createGraphQLWebSocket(
     if (!conn) return;
     connections.delete(socket);
     if (conn.expiryTimer) clearTimeout(conn.expiryTimer);
-    const set = perUser.get(conn.userId);
+    const set = perUser.get(conn.viewer.id);
     set?.delete(socket);
-    if (set?.size === 0) perUser.delete(conn.userId);
+    if (set?.size === 0) perUser.delete(conn.viewer.id);
   }
+
+  // A user's access changed: each of their sockets whose credential no longer counts as it did is closed.
+  const offAccess = services.auth.onAccessChange((userId) => {
+    for (const socket of perUser.get(userId) ?? []) {
+      const conn = connections.get(socket);
+      if (!conn) continue;
+      void services.auth.revalidate(conn.viewer).then(
+        (now) => {
+          if (now && now.role === conn.viewer.role && String(now.scopes) === String(conn.viewer.scopes)) return;
+          socket.close(CloseCode.Forbidden, now ? 'Forbidden: your role or token scopes changed' : 'Forbidden: token revoked');
+        },
+        (err: Error) => log.warn('websocket access re-check failed', { userId, err: err.message }),
+      );
+    }
+  });
 
   function closeAtExpiry(socket: WebSocket, conn: Connection, expiresAt: number) {
     const wait = expiresAt - Date.now();
@@ -132,8 +150,12 @@ export function createGraphQLWebSocket(
         const { socket, request } = ctx.extra;
         const raw = ctx.connectionParams?.authorization;
         const token = typeof raw === 'string' ? bearerToken(raw) : null;
-        const session = token ? await services.auth.authenticate(token) : null;
-        if (!session || 'problem' in session || session.expiresAt <= Date.now()) return false; // 4403 Forbidden
+        const session = token ? await services.auth.authenticate(token, clientAddressOf(request, opts.trustProxy)) : null;
+        if (session && 'problem' in session) {
+          socket.close(CloseCode.Forbidden, `Forbidden: ${session.problem}`);
+          return false;
+        }
+        if (!session || session.expiresAt <= Date.now()) return false; // 4403 Forbidden
         if (socket.readyState !== WebSocket.OPEN) return false;
         const userId = session.viewer.id;
         const mine = perUser.get(userId) ?? new Set<WebSocket>();
@@ -143,7 +165,7 @@ export function createGraphQLWebSocket(
         }
         mine.add(socket);
         perUser.set(userId, mine);
-        const conn: Connection = { authorization: raw as string, userId, expiryTimer: null };
+        const conn: Connection = { authorization: raw as string, viewer: session.viewer, expiryTimer: null };
         connections.set(socket, conn);
         closeAtExpiry(socket, conn, session.expiresAt);
         socket.once('close', () => release(socket));
@@ -200,6 +222,7 @@ export function createGraphQLWebSocket(
     },
     connectionCount: () => wss.clients.size,
     async close(timeoutMs = 1000) {
+      offAccess();
       const open = [...wss.clients];
       await Promise.all(
         open.map(

@@ -5,13 +5,15 @@ import { rm } from 'node:fs/promises';
 import { z } from 'zod';
 import type { Batch, Job } from '../generated/sqlite/client.js';
 import { insertJobs } from '../db/insertJobs.js';
-import { Conflict, Forbidden, NotFound } from '../errors.js';
+import { Conflict, NotFound } from '../errors.js';
 import type { EventBus } from '../events/bus.js';
+import type { AuditService } from './audit.js';
 import type { ServiceDeps, Viewer } from './deps.js';
 import { isId, newId } from './ids.js';
 import type { FinalState, JobControl, JobStats } from './jobs.js';
 import { ceilingIssues, checkCeilings, JOB_STATUSES, pendingJob, prepareJob, submitJobInput, type JobStatus } from './jobSpec.js';
 import { afterWhere, ORDER, pageSize, toPage, type Page } from './paging.js';
+import { authorize, seesAll, type Action } from './policy.js';
 import { parseInput, text } from './validation.js';
 
 export const MAX_BATCH_JOBS = 1000;
@@ -44,7 +46,7 @@ export function batchStatus(c: JobStats): BatchStatus {
 
 const emptyCounts = (): JobStats => ({ ...(Object.fromEntries(JOB_STATUSES.map((s) => [s, 0])) as Record<JobStatus, number>), total: 0 });
 
-export function createBatchService({ db, config, log }: ServiceDeps, bus: EventBus, control: JobControl) {
+export function createBatchService({ db, config, log }: ServiceDeps, bus: EventBus, control: JobControl, audit: AuditService) {
   const prisma = db.prisma;
 
   async function countsFor(batchIds: string[]): Promise<Map<string, JobStats>> {
@@ -67,14 +69,20 @@ export function createBatchService({ db, config, log }: ServiceDeps, bus: EventB
     });
   }
 
+  /** The batch if the viewer may see it; NotFound exactly as if it did not exist otherwise. */
   async function visible(viewer: Viewer, id: string): Promise<Batch> {
-    const batch = isId(id) ? await prisma.batch.findUnique({ where: { id } }) : null;
-    if (!batch || (viewer.role !== 'admin' && batch.ownerId !== viewer.id)) throw new NotFound('Batch');
-    return batch;
+    return allowed(viewer, id, 'batch.read');
   }
 
-  function requireWriter(viewer: Viewer, action: string) {
-    if (viewer.role === 'viewer') throw new Forbidden(`Viewers cannot ${action} batches`);
+  /** The batch, once `viewer` is allowed `action` on it. */
+  async function allowed(viewer: Viewer, id: string, action: Action): Promise<Batch> {
+    const batch = isId(id) ? await prisma.batch.findUnique({ where: { id } }) : null;
+    if (!batch) {
+      authorize(viewer, 'batch.read'); // a token without the scope learns that, not whether the batch exists
+      throw new NotFound('Batch');
+    }
+    authorize(viewer, action, batch, 'Batch');
+    return batch;
   }
 
   /** Stops every non-terminal job of the batch with `final`; pending ones at once. */
@@ -101,8 +109,8 @@ export function createBatchService({ db, config, log }: ServiceDeps, bus: EventB
       return prisma.job.findMany({ where: { batchId }, orderBy: ORDER });
     },
 
-    async create(viewer: Viewer, raw: unknown): Promise<BatchView> {
-      requireWriter(viewer, 'create');
+    create: (viewer: Viewer, raw: unknown) => audit.audited(viewer, 'batch.create', 'batch', (b: BatchView) => b.id, async () => {
+      authorize(viewer, 'batch.create');
       const input = parseInput(createBatchInput, raw);
       checkCeilings(input.jobs.flatMap((j, i) => ceilingIssues(j.limits, config.jobLimits.ceilings, 'key', ['jobs', i])));
       const prepared = input.jobs.map((j, i) => prepareJob(j, config, `jobs[${i}]: `));
@@ -120,49 +128,47 @@ export function createBatchService({ db, config, log }: ServiceDeps, bus: EventB
       control.wake();
       const jobCounts = { ...emptyCounts(), pending: rows.length, total: rows.length };
       // The jobs as created: a worker may claim them before the response is written, and the response must agree with its own counts.
-      return { ...batch, jobCounts, status: batchStatus(jobCounts), jobs: rows };
-    },
+      return { ...batch, jobCounts, status: batchStatus(jobCounts), jobs: rows } as BatchView;
+    }),
 
     async get(viewer: Viewer, id: string): Promise<BatchView> {
       return (await withCounts([await visible(viewer, id)]))[0]!;
     },
 
     async list(viewer: Viewer, args: { first?: number | null; after?: string | null }): Promise<Page<BatchView>> {
+      authorize(viewer, 'batch.read');
       const size = pageSize(args.first);
       const rows = await prisma.batch.findMany({
-        where: { ...(viewer.role === 'admin' ? {} : { ownerId: viewer.id }), ...afterWhere(args.after) },
+        where: { ...(seesAll(viewer) ? {} : { ownerId: viewer.id }), ...afterWhere(args.after) },
         orderBy: ORDER,
         take: size + 1,
       });
       return toPage(await withCounts(rows), size, Boolean(args.after));
     },
 
-    async cancel(viewer: Viewer, id: string): Promise<BatchView> {
-      const batch = await visible(viewer, id);
-      requireWriter(viewer, 'cancel');
+    cancel: (viewer: Viewer, id: string) => audit.audited(viewer, 'batch.cancel', 'batch', id, async () => {
+      const batch = await allowed(viewer, id, 'batch.cancel');
       await finishAll(batch, { status: 'canceled', exitCode: null, error: 'canceled' });
       return (await withCounts([batch]))[0]!;
-    },
+    }),
 
-    async forceComplete(viewer: Viewer, id: string, raw: unknown): Promise<BatchView> {
-      const batch = await visible(viewer, id);
-      if (viewer.role !== 'admin') throw new Forbidden('Only admins can force-complete batches');
+    forceComplete: (viewer: Viewer, id: string, raw: unknown) => audit.audited(viewer, 'batch.force_complete', 'batch', id, async () => {
+      const batch = await allowed(viewer, id, 'batch.forceComplete');
       const { status } = parseInput(forceCompleteBatchInput, raw);
       await finishAll(batch, { status, exitCode: status === 'success' ? 0 : null, error: status === 'success' ? null : `force-completed as ${status} by an admin` });
       log.info('batch force-completed', { batchId: id, status, by: viewer.id });
       return (await withCounts([batch]))[0]!;
-    },
+    }),
 
-    async remove(viewer: Viewer, id: string): Promise<void> {
-      const batch = await visible(viewer, id);
-      requireWriter(viewer, 'delete');
+    remove: (viewer: Viewer, id: string) => audit.audited(viewer, 'batch.delete', 'batch', id, async () => {
+      const batch = await allowed(viewer, id, 'batch.delete');
       const live = await prisma.job.count({ where: { batchId: id, status: { in: ['pending', 'running'] } } });
       if (live > 0) throw new Conflict(`Batch has ${live} job(s) not finished; cancel it or wait before deleting`);
       const dirs = await prisma.job.findMany({ where: { batchId: id, ownsWorkingDir: true }, select: { workingDir: true } });
       await prisma.batch.delete({ where: { id: batch.id } });
       await Promise.all(dirs.map((d) => rm(d.workingDir, { recursive: true, force: true })));
       log.info('batch deleted', { batchId: id, by: viewer.id });
-    },
+    }),
   };
 }
 

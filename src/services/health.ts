@@ -1,6 +1,6 @@
 import type { IsolationReport } from '../engine/isolation.js';
-import { Forbidden } from '../errors.js';
 import type { ServiceDeps, Viewer } from './deps.js';
+import { authorize } from './policy.js';
 
 export interface HealthReport {
   status: 'ok' | 'unavailable';
@@ -22,7 +22,7 @@ export function createHealthService({ db }: ServiceDeps, version: string, pingRe
 
     /** The full isolation report (admins only): as whom jobs run, the kernel features in use and what is missing. */
     isolation(viewer: Viewer): IsolationReport | null {
-      if (viewer.role !== 'admin') throw new Forbidden('Only admins can see how jobs are isolated');
+      authorize(viewer, 'system.read');
       return isolation();
     },
   };

@@ -5,12 +5,14 @@ import { rm } from 'node:fs/promises';
 import type { ResourceLimits } from '../config.js';
 import type { Job } from '../generated/sqlite/client.js';
 import { createJobWriter } from '../db/groupCommit.js';
-import { Conflict, Forbidden, NotFound } from '../errors.js';
+import { Conflict, NotFound } from '../errors.js';
 import type { EventBus } from '../events/bus.js';
+import type { AuditService } from './audit.js';
 import type { ServiceDeps, Viewer } from './deps.js';
 import { isId, newId } from './ids.js';
 import { ceilingIssues, checkCeilings, isTerminal, limitsInForce, pendingJob, prepareJob, storableText, submitJobInput, JOB_STATUSES, type JobStatus } from './jobSpec.js';
 import { afterWhere, ORDER, pageSize, toPage, type Page } from './paging.js';
+import { authorize, seesAll, seesEnv, type Action } from './policy.js';
 import { parseInput } from './validation.js';
 import { z } from 'zod';
 
@@ -48,29 +50,33 @@ export const forceCompleteInput = z.strictObject({
 });
 
 const LOG_PIECE = 64 * 1024;
+/** What a job's env values read as to those who may not see them. */
+export const MASKED = '***';
 
-export function createJobService({ db, config, log }: ServiceDeps, bus: EventBus, control: JobControl) {
+export function createJobService({ db, config, log }: ServiceDeps, bus: EventBus, control: JobControl, audit: AuditService) {
   const prisma = db.prisma;
   const writer = createJobWriter(db);
 
   const announce = (job: Pick<Job, 'id' | 'ownerId' | 'batchId' | 'status'>) =>
     bus.publish('job.changed', { jobId: job.id, ownerId: job.ownerId, batchId: job.batchId, status: job.status }, job.id);
 
-  /** The job if the viewer may see it; NotFound exactly as if it did not exist otherwise. */
-  async function visible(viewer: Viewer, id: string): Promise<Job> {
+  /** The job, once `viewer` is allowed `action` on it; NotFound exactly as if it did not exist when it may not see it. */
+  async function allowed(viewer: Viewer, id: string, action: Action): Promise<Job> {
     const job = isId(id) ? await prisma.job.findUnique({ where: { id } }) : null;
-    if (!job || (viewer.role !== 'admin' && job.ownerId !== viewer.id)) throw new NotFound('Job');
+    if (!job) {
+      authorize(viewer, 'job.read'); // a token without the scope learns that, not whether the job exists
+      throw new NotFound('Job');
+    }
+    authorize(viewer, action, job, 'Job');
     return job;
   }
 
-  const scope = (viewer: Viewer) => (viewer.role === 'admin' ? {} : { ownerId: viewer.id });
+  const visible = (viewer: Viewer, id: string) => allowed(viewer, id, 'job.read');
 
-  function requireWriter(viewer: Viewer, action: string) {
-    if (viewer.role === 'viewer') throw new Forbidden(`Viewers cannot ${action} jobs`);
-  }
-
-  function requireAdmin(viewer: Viewer) {
-    if (viewer.role !== 'admin') throw new Forbidden('Only admins can force-complete jobs');
+  /** Lists and stats: everyone's jobs for admins and viewers, one's own otherwise. */
+  function scope(viewer: Viewer) {
+    authorize(viewer, 'job.read');
+    return seesAll(viewer) ? {} : { ownerId: viewer.id };
   }
 
   /** Replaces one stream's stored output (force-complete overrides). */
@@ -95,8 +101,8 @@ export function createJobService({ db, config, log }: ServiceDeps, bus: EventBus
   return {
     visible,
 
-    async submit(viewer: Viewer, raw: unknown): Promise<Job> {
-      requireWriter(viewer, 'submit');
+    submit: (viewer: Viewer, raw: unknown) => audit.audited(viewer, 'job.submit', 'job', (j: Job) => j.id, async () => {
+      authorize(viewer, 'job.submit');
       const input = parseInput(submitJobInput, raw);
       checkCeilings(ceilingIssues(input.limits, config.jobLimits.ceilings));
       const prepared = prepareJob(input, config);
@@ -106,10 +112,17 @@ export function createJobService({ db, config, log }: ServiceDeps, bus: EventBus
       log.debug('job submitted', { jobId: id, ownerId: viewer.id });
       announce(job);
       control.wake();
-      return job;
-    },
+      return job as Job;
+    }),
 
     get: visible,
+
+    /** The job's environment as `viewer` may see it: values masked unless they own the job or are an admin. */
+    envOf(viewer: Viewer | null, job: Pick<Job, 'env' | 'ownerId'>): Record<string, string> {
+      const env = JSON.parse(job.env) as Record<string, string>;
+      if (viewer && seesEnv(viewer, job)) return env;
+      return Object.fromEntries(Object.keys(env).map((k) => [k, MASKED]));
+    },
 
     /** The resource limits in force for the job (what the worker enforces). */
     limitsOf(job: Pick<Job, 'limits'>): ResourceLimits {
@@ -118,10 +131,11 @@ export function createJobService({ db, config, log }: ServiceDeps, bus: EventBus
 
     async list(viewer: Viewer, args: { status?: string | null; batchId?: string | null; first?: number | null; after?: string | null }): Promise<Page<Job>> {
       const size = pageSize(args.first);
+      const owners = scope(viewer);
       if (args.batchId && !isId(args.batchId)) return toPage([], size, false);
       const rows = await prisma.job.findMany({
         where: {
-          ...scope(viewer),
+          ...owners,
           ...(args.status && { status: args.status }),
           ...(args.batchId && { batchId: args.batchId }),
           ...afterWhere(args.after),
@@ -161,9 +175,8 @@ export function createJobService({ db, config, log }: ServiceDeps, bus: EventBus
       };
     },
 
-    async cancel(viewer: Viewer, id: string): Promise<Job> {
-      const job = await visible(viewer, id);
-      requireWriter(viewer, 'cancel');
+    cancel: (viewer: Viewer, id: string) => audit.audited(viewer, 'job.cancel', 'job', id, async () => {
+      const job = await allowed(viewer, id, 'job.cancel');
       if (isTerminal(job.status)) throw new Conflict(`Job is already ${job.status}`);
       const final: FinalState = { status: 'canceled', exitCode: null, error: 'canceled' };
       const { count } = await prisma.job.updateMany({ where: { id, status: 'pending' }, data: { ...final, finishedAt: new Date() } });
@@ -174,11 +187,10 @@ export function createJobService({ db, config, log }: ServiceDeps, bus: EventBus
         control.wake();
       }
       return after;
-    },
+    }),
 
-    async forceComplete(viewer: Viewer, id: string, raw: unknown): Promise<Job> {
-      const job = await visible(viewer, id);
-      requireAdmin(viewer);
+    forceComplete: (viewer: Viewer, id: string, raw: unknown) => audit.audited(viewer, 'job.force_complete', 'job', id, async () => {
+      const job = await allowed(viewer, id, 'job.forceComplete');
       const input = parseInput(forceCompleteInput, raw);
       if (isTerminal(job.status)) throw new Conflict(`Job is already ${job.status}`);
       const final: FinalState = {
@@ -198,16 +210,15 @@ export function createJobService({ db, config, log }: ServiceDeps, bus: EventBus
         control.wake();
       }
       return after;
-    },
+    }),
 
-    async purge(viewer: Viewer, id: string): Promise<void> {
-      const job = await visible(viewer, id);
-      requireWriter(viewer, 'purge');
+    purge: (viewer: Viewer, id: string) => audit.audited(viewer, 'job.purge', 'job', id, async () => {
+      const job = await allowed(viewer, id, 'job.purge');
       if (!isTerminal(job.status)) throw new Conflict(`Job is ${job.status}; cancel it or wait for it to finish before purging`);
       await prisma.job.delete({ where: { id } });
       if (job.ownsWorkingDir) await rm(job.workingDir, { recursive: true, force: true });
       log.info('job purged', { jobId: id, by: viewer.id });
-    },
+    }),
   };
 }
 

@@ -1,9 +1,11 @@
 // Concurrency limits: the global default lives in the settings table (seeded
 // from DEFAULT_MAX_CONCURRENT_JOBS), overrides on the user rows.
-import { Forbidden, NotFound } from '../errors.js';
+import { NotFound } from '../errors.js';
 import type { EventBus } from '../events/bus.js';
+import type { AuditService } from './audit.js';
 import type { ServiceDeps, Viewer } from './deps.js';
 import { isId } from './ids.js';
+import { authorize } from './policy.js';
 import { createReadCache } from './readCache.js';
 import { jobLimit, parseInput } from './validation.js';
 
@@ -14,23 +16,27 @@ export interface LimitsView {
   overrides: { userId: string; email: string; maxConcurrentJobs: number }[];
 }
 
-export function createLimitsService({ db, config }: ServiceDeps, bus: EventBus, onChange: () => void) {
-  const prisma = db.prisma;
-  // Read by every dispatcher pass; changes are announced on the bus.
+/** The default limit, as every dispatcher pass reads it: cached, and cleared when a change is announced. */
+export function createDefaultLimitReader({ db, config }: Pick<ServiceDeps, 'db' | 'config'>, bus: EventBus): () => Promise<number> {
   const cached = createReadCache<string, number>(5_000, 1);
   bus.subscribe('limits.changed', () => cached.invalidate());
-
-  function requireAdmin(viewer: Viewer) {
-    if (viewer.role !== 'admin') throw new Forbidden('Only admins can manage users and limits');
-  }
-
-  function defaultLimit(): Promise<number> {
-    return cached.get(DEFAULT_KEY, async () => {
-      const row = await prisma.setting.findUnique({ where: { key: DEFAULT_KEY } });
+  return () =>
+    cached.get(DEFAULT_KEY, async () => {
+      const row = await db.prisma.setting.findUnique({ where: { key: DEFAULT_KEY } });
       const n = row ? Number(row.value) : NaN;
       return Number.isInteger(n) && n > 0 ? n : config.defaultMaxConcurrentJobs;
     });
-  }
+}
+
+export function createLimitsService(
+  { db }: ServiceDeps,
+  bus: EventBus,
+  { defaultLimit, onChange, audit }: { defaultLimit: () => Promise<number>; onChange: () => void; audit: AuditService },
+) {
+  const prisma = db.prisma;
+
+  const audited = (viewer: Viewer, action: 'limits.set_default' | 'limits.set_user', target: string | null, act: () => Promise<LimitsView>) =>
+    audit.audited(viewer, action, 'limits', target, act);
 
   async function view(): Promise<LimitsView> {
     const [def, users] = await Promise.all([
@@ -47,28 +53,29 @@ export function createLimitsService({ db, config }: ServiceDeps, bus: EventBus, 
     defaultLimit,
 
     async get(viewer: Viewer): Promise<LimitsView> {
-      requireAdmin(viewer);
+      authorize(viewer, 'limits.manage');
       return view();
     },
 
-    async setDefault(viewer: Viewer, max: unknown): Promise<LimitsView> {
-      requireAdmin(viewer);
+    setDefault: (viewer: Viewer, max: unknown) => audited(viewer, 'limits.set_default', null, async () => {
+      authorize(viewer, 'limits.manage');
       const value = parseInput(jobLimit, max, ['maxConcurrentJobs']);
       await prisma.setting.upsert({ where: { key: DEFAULT_KEY }, create: { key: DEFAULT_KEY, value: String(value) }, update: { value: String(value) } });
       bus.publish('limits.changed', {});
       onChange();
       return view();
-    },
+    }),
 
-    async setForUser(viewer: Viewer, userId: string, max: unknown): Promise<LimitsView> {
-      requireAdmin(viewer);
+    setForUser: (viewer: Viewer, userId: string, max: unknown) => audited(viewer, 'limits.set_user', userId, async () => {
+      authorize(viewer, 'limits.manage');
       const value = parseInput(jobLimit.nullable(), max, ['maxConcurrentJobs']);
       const user = isId(userId) ? await prisma.user.findUnique({ where: { id: userId } }) : null;
       if (!user) throw new NotFound('User');
       await prisma.user.update({ where: { id: userId }, data: { maxConcurrentJobs: value } });
+      bus.publish('user.changed', { userId });
       onChange();
       return view();
-    },
+    }),
   };
 }
 

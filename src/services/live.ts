@@ -3,10 +3,12 @@
 // until the job ends. Everything moves through the EventBus; the database is
 // read only to catch up (stored output, the row after a change), never polled.
 // Knows nothing of GraphQL or HTTP.
+import { Forbidden, NotAuthenticated } from '../errors.js';
 import type { Job } from '../generated/sqlite/client.js';
 import type { EventBus, JobChangedEvent, LogChunkEvent } from '../events/bus.js';
 import type { ServiceDeps, Viewer } from './deps.js';
 import { isTerminal } from './jobSpec.js';
+import { authorize, mayRead } from './policy.js';
 
 export interface LogChunk {
   seq: number;
@@ -48,10 +50,20 @@ function liveChunk(c: LogChunkEvent): LogChunk {
 // Per jobEvents subscription: the last status sent per job (to drop repeats), oldest forgotten first.
 const MAX_REMEMBERED_JOBS = 10_000;
 
-interface VisibilityChecks {
+interface AccessChecks {
   jobs: { visible(viewer: Viewer, id: string): Promise<Job> };
   batches: { visible(viewer: Viewer, id: string): Promise<unknown> };
+  /** The viewer as they stand now, or null when their session or token no longer counts (services/auth.ts). */
+  auth: { revalidate(viewer: Viewer): Promise<Viewer | null> };
 }
+
+/**
+ * How long a stream may go on delivering without its viewer being checked
+ * again, should the announcement of a change be lost (a Redis outage).
+ */
+export const RECHECK_MS = 30_000;
+
+const sameScopes = (a: Viewer['scopes'], b: Viewer['scopes']) => (a === null || b === null ? a === b : a.length === b.length && a.every((s) => b.includes(s)));
 
 /** Wakes one waiting loop; a notify with nobody waiting is dropped (loops re-check state before waiting). */
 class Wakeup {
@@ -88,8 +100,73 @@ function stoppable<T>(gen: AsyncGenerator<T, void>, stop: () => void): LiveItera
   return it;
 }
 
-export function createLiveService({ db }: Pick<ServiceDeps, 'db'>, bus: EventBus, checks: VisibilityChecks, limits: LiveLimits = DEFAULT_LIVE_LIMITS) {
+export function createLiveService({ db }: Pick<ServiceDeps, 'db'>, bus: EventBus, checks: AccessChecks, limits: LiveLimits = DEFAULT_LIVE_LIMITS) {
   const prisma = db.prisma;
+
+  /**
+   * Ends a stream once its viewer's access changed. A change announced for
+   * the viewer (session or token revoked, password, role or activity
+   * changed) re-reads their access; so does the first event after RECHECK_MS.
+   * No event is delivered before a pending check is done, and a viewer who
+   * lost access or whose rights changed gets an error instead of the next event.
+   */
+  function guarded<T>(viewer: Viewer, inner: LiveIterator<T>): LiveIterator<T> {
+    let checking: Promise<void> | null = null;
+    let checkedAt = Date.now();
+    let refused: Error | null = null;
+    let interrupt: ((err: Error) => void) | null = null;
+
+    const recheck = () => {
+      checkedAt = Date.now();
+      checking = checks.auth.revalidate(viewer).then(
+        (now) => {
+          if (now && now.role === viewer.role && sameScopes(now.scopes, viewer.scopes)) return;
+          refused = now
+            ? new Forbidden('Your role or token scopes changed; subscribe again')
+            : new NotAuthenticated('Your session ended (logged out, revoked, password changed or account deactivated); log in and subscribe again');
+          interrupt?.(refused);
+          void inner.return();
+        },
+        () => {}, // the database is unreachable: the next check decides
+      );
+    };
+    const off = bus.subscribe('user.changed', ({ userId }) => userId === viewer.id && recheck());
+    const settle = async () => {
+      if (!checking && Date.now() - checkedAt > RECHECK_MS) recheck();
+      if (checking) await checking;
+      checking = null;
+      if (refused) throw refused;
+    };
+
+    const it: LiveIterator<T> = {
+      async next() {
+        try {
+          await settle();
+          const r = await new Promise<IteratorResult<T>>((resolve, reject) => {
+            interrupt = reject;
+            inner.next().then(resolve, reject);
+          });
+          interrupt = null;
+          await settle();
+          if (r.done) off();
+          return r;
+        } catch (err) {
+          off();
+          throw err;
+        }
+      },
+      async return() {
+        off();
+        return inner.return();
+      },
+      async throw(err?: unknown) {
+        off();
+        return inner.throw!(err);
+      },
+      [Symbol.asyncIterator]: () => it,
+    };
+    return it;
+  }
 
   /**
    * The job now, then again whenever it changes; ends after a terminal state
@@ -141,7 +218,7 @@ export function createLiveService({ db }: Pick<ServiceDeps, 'db'>, bus: EventBus
         stop();
       }
     }
-    return stoppable(run(), stop);
+    return guarded(viewer, stoppable(run(), stop));
   }
 
   /**
@@ -151,11 +228,12 @@ export function createLiveService({ db }: Pick<ServiceDeps, 'db'>, bus: EventBus
    * so a slow subscriber costs at most one pending entry per changed job.
    */
   async function jobEvents(viewer: Viewer, batchId: string | null): Promise<LiveIterator<Job>> {
+    authorize(viewer, 'job.read');
     if (batchId) await checks.batches.visible(viewer, batchId);
     let closed = false;
     const pending = new Set<string>();
     const wake = new Wakeup();
-    const wanted = (e: JobChangedEvent) => (viewer.role === 'admin' || e.ownerId === viewer.id) && (!batchId || e.batchId === batchId);
+    const wanted = (e: JobChangedEvent) => mayRead(viewer, 'job.read', e) && (!batchId || e.batchId === batchId);
     const off = bus.subscribe('job.changed', (e) => {
       if (!wanted(e)) return;
       pending.add(e.jobId);
@@ -192,7 +270,7 @@ export function createLiveService({ db }: Pick<ServiceDeps, 'db'>, bus: EventBus
         stop();
       }
     }
-    return stoppable(run(), stop);
+    return guarded(viewer, stoppable(run(), stop));
   }
 
   /**
@@ -335,7 +413,7 @@ export function createLiveService({ db }: Pick<ServiceDeps, 'db'>, bus: EventBus
         stop();
       }
     }
-    return stoppable(run(), stop);
+    return guarded(viewer, stoppable(run(), stop));
   }
 
   return { followJob, jobEvents, followLog };

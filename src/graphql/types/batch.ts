@@ -45,7 +45,7 @@ builder.queryFields((t) => ({
   batches: t.connection({
     type: BatchType,
     authScopes: { authenticated: true },
-    description: 'Your batches (admins: all), oldest first.',
+    description: 'Your batches (admins and viewers: all), oldest first.',
     resolve: (_root, args, ctx) => ctx.services.batches.list(requireViewer(ctx), { first: args.first, after: args.after }),
   }),
 }));

@@ -33,7 +33,7 @@ builder.queryField('isolation', (t) =>
   t.field({
     type: IsolationStatus,
     nullable: true,
-    authScopes: { admin: true },
+    authScopes: { authenticated: true },
     description: 'Admins only: how jobs run by this process are isolated; null when it runs none (serve --no-worker).',
     resolve: (_root, _args, ctx) => ctx.services.health.isolation(requireViewer(ctx)),
   }),

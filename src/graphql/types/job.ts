@@ -64,7 +64,11 @@ export const JobType = builder.prismaObject('Job', {
     name: t.exposeString('name'),
     command: t.stringList({ resolve: (j) => JSON.parse(j.command) as string[] }),
     workingDir: t.exposeString('workingDir'),
-    env: t.field({ type: 'JSONObject', resolve: (j) => JSON.parse(j.env) as Record<string, unknown> }),
+    env: t.field({
+      type: 'JSONObject',
+      description: 'Variable name to value; values are "***" unless you own the job or are an admin',
+      resolve: (j, _args, ctx) => ctx.services.jobs.envOf(ctx.viewer, j),
+    }),
     payload: t.field({ type: 'JSONObject', nullable: true, resolve: (j) => (j.payload ? (JSON.parse(j.payload) as Record<string, unknown>) : null) }),
     status: t.field({ type: JobStatusEnum, resolve: (j) => j.status as StatusValue }),
     exitCode: t.exposeInt('exitCode', { nullable: true }),
@@ -140,7 +144,7 @@ builder.queryFields((t) => ({
   jobs: t.connection({
     type: JobType,
     authScopes: { authenticated: true },
-    description: 'Your jobs (admins: all), oldest first.',
+    description: 'Your jobs (admins and viewers: all), oldest first.',
     args: { status: t.arg({ type: JobStatusEnum }), batchId: t.arg.id() },
     complexity: (args) => ({ field: 1, multiplier: Math.min(args.first ?? 100, 1000) / 10 }),
     resolve: (_root, args, ctx) =>

@@ -20,7 +20,7 @@ const Limits = builder.objectRef<LimitsView>('JobLimits').implement({
 builder.queryField('limits', (t) =>
   t.field({
     type: Limits,
-    authScopes: { admin: true },
+    authScopes: { authenticated: true },
     resolve: (_root, _args, ctx) => ctx.services.limits.get(requireViewer(ctx)),
   }),
 );
@@ -28,13 +28,13 @@ builder.queryField('limits', (t) =>
 builder.mutationFields((t) => ({
   setDefaultJobLimit: t.field({
     type: Limits,
-    authScopes: { admin: true },
+    authScopes: { authenticated: true },
     args: { max: t.arg.int({ required: true }) },
     resolve: (_root, { max }, ctx) => ctx.services.limits.setDefault(requireViewer(ctx), max),
   }),
   setUserJobLimit: t.field({
     type: Limits,
-    authScopes: { admin: true },
+    authScopes: { authenticated: true },
     description: 'Sets or, with max: null, clears the user\'s override.',
     args: { userId: t.arg.id({ required: true }), max: t.arg.int() },
     resolve: (_root, { userId, max }, ctx) => ctx.services.limits.setForUser(requireViewer(ctx), String(userId), max ?? null),

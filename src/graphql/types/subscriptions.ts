@@ -42,7 +42,7 @@ builder.subscriptionFields((t) => ({
   jobEvents: t.field({
     type: JobType,
     authScopes: { authenticated: true },
-    description: 'Every status change of your jobs (admins: all jobs), optionally only of one batch.',
+    description: 'Every status change of your jobs (admins and viewers: all jobs), optionally only of one batch.',
     args: { batchId: t.arg.id() },
     subscribe: (_root, { batchId }, ctx) => ctx.services.live.jobEvents(requireViewer(ctx), batchId ? String(batchId) : null),
     resolve: (job) => job,

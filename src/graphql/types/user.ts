@@ -15,6 +15,12 @@ export const UserType = builder.prismaObject('User', {
     isActive: t.exposeBoolean('isActive'),
     maxConcurrentJobs: t.exposeInt('maxConcurrentJobs', { nullable: true }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    effectiveMaxConcurrentJobs: t.int({
+      description: 'The limit in force: the per-user override, else the default',
+      resolve: async (u, _args, ctx) => u.maxConcurrentJobs ?? (await ctx.services.limits.defaultLimit()),
+    }),
+    runningJobs: t.int({ resolve: async (u, _args, ctx) => (await ctx.services.users.usage(u.id)).running }),
+    pendingJobs: t.int({ resolve: async (u, _args, ctx) => (await ctx.services.users.usage(u.id)).pending }),
   }),
 });
 
@@ -25,6 +31,13 @@ const CreateUserInput = builder.inputType('CreateUserInput', {
     role: t.field({ type: RoleEnum, required: true }),
     isActive: t.boolean(),
     maxConcurrentJobs: t.int(),
+  }),
+});
+
+const UpdateMeInput = builder.inputType('UpdateMeInput', {
+  fields: (t) => ({
+    currentPassword: t.string({ required: true }),
+    password: t.string({ required: true, description: 'The new password: 8 to 256 characters' }),
   }),
 });
 
@@ -46,27 +59,34 @@ builder.queryFields((t) => ({
   }),
   users: t.field({
     type: [UserType],
-    authScopes: { admin: true },
+    authScopes: { authenticated: true },
     resolve: (_root, _args, ctx) => ctx.services.users.list(requireViewer(ctx)),
   }),
   user: t.field({
     type: UserType,
-    authScopes: { admin: true },
+    authScopes: { authenticated: true },
     args: { id: t.arg.id({ required: true }) },
     resolve: (_root, { id }, ctx) => ctx.services.users.get(requireViewer(ctx), String(id)),
   }),
 }));
 
 builder.mutationFields((t) => ({
+  updateMe: t.field({
+    type: UserType,
+    authScopes: { authenticated: true },
+    description: 'Changes your own password, given the current one; your other sessions end. Needs a password session.',
+    args: { input: t.arg({ type: UpdateMeInput, required: true }) },
+    resolve: (_root, { input }, ctx) => ctx.services.users.updateSelf(requireViewer(ctx), input),
+  }),
   createUser: t.field({
     type: UserType,
-    authScopes: { admin: true },
+    authScopes: { authenticated: true },
     args: { input: t.arg({ type: CreateUserInput, required: true }) },
     resolve: (_root, { input }, ctx) => ctx.services.users.create(requireViewer(ctx), present(input)),
   }),
   updateUser: t.field({
     type: UserType,
-    authScopes: { admin: true },
+    authScopes: { authenticated: true },
     args: { id: t.arg.id({ required: true }), input: t.arg({ type: UpdateUserInput, required: true }) },
     resolve: (_root, { id, input }, ctx) => ctx.services.users.update(requireViewer(ctx), String(id), present(input)),
   }),
