@@ -3,13 +3,15 @@
 // pages) and GraphQL. Plus the bootstrap rule: whenever no active admin
 // exists at start, ADMIN_EMAIL becomes one.
 import { execFile } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { buildApp, type App } from '../../src/server.js';
 import { PROVIDERS, createTestDatabase, type Provider, type TestDatabase } from '../helpers/db.js';
-import { REPO_ROOT, jobGate, submit, waitTerminal } from '../helpers/jobs.js';
+import { REPO_ROOT, submit, waitTerminal } from '../helpers/jobs.js';
 import { ADMIN_EMAIL, ADMIN_PASSWORD, restClient, startServer, testServerEnv, tokenClient, type TestServer } from '../helpers/server.js';
 import { ISO_UTC, randomSuffix, tokenRequest } from './support.js';
 import { AUDIT_KEYS, codes, createApiToken, openGate, waitForGate } from './identitySupport.js';
@@ -36,6 +38,7 @@ describe.each(PROVIDERS)('audit trail on %s', (provider) => {
   let jobId: string;
   let batchId: string;
   let tokenId: string;
+  let gateDir: string | undefined;
   /** What the sequence of actions must have left, oldest first. */
   const expected: { what: string; entry: Partial<Entry> }[] = [];
   const expectEntry = (what: string, entry: Partial<Entry>) => expected.push({ what, entry });
@@ -85,7 +88,10 @@ describe.each(PROVIDERS)('audit trail on %s', (provider) => {
     expectEntry('limits.set_user', { action: 'limits.set_user', outcome: 'success', actor_id: adminId, target_id: op.id });
 
     // 10-13. A job: submitted, canceled, refused a force-complete (operator), purged.
-    const gate = jobGate('audit');
+    // A gate jobs can see (as jobGate makes, which only works inside a test).
+    gateDir = mkdtempSync(join('/var/tmp', 'jobrunner-audit-'));
+    chmodSync(gateDir, 0o755);
+    const gate = join(gateDir, 'open');
     try {
       const job = await submit(s, op.token, { command: waitForGate(gate) });
       jobId = job.id;
@@ -120,6 +126,7 @@ describe.each(PROVIDERS)('audit trail on %s', (provider) => {
   });
   afterAll(async () => {
     await s?.stop();
+    if (gateDir) rmSync(gateDir, { recursive: true, force: true });
   });
 
   it('GET /admin/audit: the documented fields, newest first, every action of the sequence in order', async () => {
