@@ -23,11 +23,13 @@ interface TokenClaims {
   /** seconds from now; negative = in the past */
   expIn?: number | null;
   alg?: string;
+  /** The session the token names (a JWT is good only with a live session). */
+  sid?: string;
 }
 
 async function sign(secret: string, c: TokenClaims): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
-  const jwt = new SignJWT({}).setProtectedHeader({ alg: c.alg ?? 'HS256', typ: 'JWT' }).setSubject(c.sub).setIssuedAt(now - 10);
+  const jwt = new SignJWT(c.sid ? { sid: c.sid } : {}).setProtectedHeader({ alg: c.alg ?? 'HS256', typ: 'JWT' }).setSubject(c.sub).setIssuedAt(now - 10);
   if (c.iss !== undefined) jwt.setIssuer(c.iss);
   if (c.aud !== undefined) jwt.setAudience(c.aud);
   if (c.expIn !== null) jwt.setExpirationTime(now + (c.expIn ?? 600));
@@ -69,7 +71,7 @@ describe.each(PROVIDERS)('authentication on %s', (provider) => {
       expect(Number.isInteger(res.body.expires_in) && res.body.expires_in > 0).toBe(true);
 
       const claims = decodeJwt(res.body.access_token);
-      expect(claims).toMatchObject({ sub: adminId, iss: ISSUER, aud: AUDIENCE });
+      expect(claims).toMatchObject({ sid: expect.any(String), sub: adminId, iss: ISSUER, aud: AUDIENCE });
       expect(claims.exp! - claims.iat!).toBe(res.body.expires_in);
 
       const me = await s.graphql('{ me { id email role } }', {}, res.body.access_token);
@@ -231,6 +233,8 @@ describe.each(PROVIDERS)('authentication on %s', (provider) => {
       const off = await s.request('PATCH', `/users/${op.id}`, { token: s.adminToken, body: { is_active: false } });
       expect(off.status).toBe(200);
 
+      // Forged tokens name the admin's live session, so each differs from a good token only in what is forged.
+      const sid = decodeJwt(s.adminToken).sid as string;
       const now = Math.floor(Date.now() / 1000);
       const expired = await new SignJWT({})
         .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
@@ -243,14 +247,14 @@ describe.each(PROVIDERS)('authentication on %s', (provider) => {
       const variants: Record<string, [Record<string, string> | undefined, string]> = {
         'no Authorization header': [undefined, 'Bearer'],
         'a garbage token': [{ authorization: 'Bearer garbage.garbage.garbage' }, challenge('malformed token')],
-        'a token signed with another secret': [{ authorization: `Bearer ${await sign('another-secret-that-is-long-enough-000', { sub: adminId, iss: ISSUER, aud: AUDIENCE })}` }, challenge('invalid token')],
+        'a token signed with another secret': [{ authorization: `Bearer ${await sign('another-secret-that-is-long-enough-000', { sid, sub: adminId, iss: ISSUER, aud: AUDIENCE })}` }, challenge('invalid token')],
         'an expired token': [{ authorization: `Bearer ${expired}` }, challenge('token expired')],
         'an alg:none token': [{ authorization: `Bearer ${new UnsecuredJWT({}).setSubject(adminId).setIssuer(ISSUER).setAudience(AUDIENCE).setIssuedAt().setExpirationTime('10m').encode()}` }, challenge('invalid token')],
-        'a token with the wrong issuer': [{ authorization: `Bearer ${await sign(secret, { sub: adminId, iss: 'someone-else', aud: AUDIENCE })}` }, challenge('invalid token')],
-        'a token with the wrong audience': [{ authorization: `Bearer ${await sign(secret, { sub: adminId, iss: ISSUER, aud: 'another-api' })}` }, challenge('invalid token')],
-        'a token without exp': [{ authorization: `Bearer ${await sign(secret, { sub: adminId, iss: ISSUER, aud: AUDIENCE, expIn: null })}` }, challenge('invalid token')],
-        'a token signed with HS512': [{ authorization: `Bearer ${await sign(secret, { sub: adminId, iss: ISSUER, aud: AUDIENCE, alg: 'HS512' })}` }, challenge('invalid token')],
-        'a token for a user that does not exist': [{ authorization: `Bearer ${await sign(secret, { sub: randomUUID(), iss: ISSUER, aud: AUDIENCE })}` }, challenge('invalid token')],
+        'a token with the wrong issuer': [{ authorization: `Bearer ${await sign(secret, { sid, sub: adminId, iss: 'someone-else', aud: AUDIENCE })}` }, challenge('invalid token')],
+        'a token with the wrong audience': [{ authorization: `Bearer ${await sign(secret, { sid, sub: adminId, iss: ISSUER, aud: 'another-api' })}` }, challenge('invalid token')],
+        'a token without exp': [{ authorization: `Bearer ${await sign(secret, { sid, sub: adminId, iss: ISSUER, aud: AUDIENCE, expIn: null })}` }, challenge('invalid token')],
+        'a token signed with HS512': [{ authorization: `Bearer ${await sign(secret, { sid, sub: adminId, iss: ISSUER, aud: AUDIENCE, alg: 'HS512' })}` }, challenge('invalid token')],
+        'a token for a user that does not exist': [{ authorization: `Bearer ${await sign(secret, { sid, sub: randomUUID(), iss: ISSUER, aud: AUDIENCE })}` }, challenge('invalid token')],
         'a token of a deactivated user': [{ authorization: `Bearer ${deactivatedToken}` }, challenge('token revoked')],
         'Basic credentials': [{ authorization: `Basic ${Buffer.from(`${ADMIN_EMAIL}:${ADMIN_PASSWORD}`).toString('base64')}` }, 'Bearer'],
         'an empty Bearer': [{ authorization: 'Bearer ' }, 'Bearer'],
@@ -258,7 +262,7 @@ describe.each(PROVIDERS)('authentication on %s', (provider) => {
 
       // Control: a token we sign the same way, with correct claims, is accepted,
       // so each variant above differs from a good token only in what it names.
-      const control = await sign(secret, { sub: adminId, iss: ISSUER, aud: AUDIENCE });
+      const control = await sign(secret, { sid, sub: adminId, iss: ISSUER, aud: AUDIENCE });
       expect((await s.request('GET', '/users', { token: control })).status).toBe(200);
 
       expect(protectedRoutes.length).toBeGreaterThanOrEqual(7);

@@ -18,7 +18,8 @@ interface Created {
 const USER_FIELDS = 'id email role isActive maxConcurrentJobs createdAt';
 const LIMITS_FIELDS = 'defaultMaxConcurrentJobs overrides { userId email maxConcurrentJobs }';
 
-const adminOnlyRoutes = routes.filter((r) => r.path.startsWith('/users') || r.path.startsWith('/admin/limits'));
+// /users/me is every user's own account (selfService.test.ts).
+const adminOnlyRoutes = routes.filter((r) => (r.path.startsWith('/users') && !r.path.startsWith('/users/me')) || r.path.startsWith('/admin/limits'));
 
 describe.each(PROVIDERS)('users and limits on %s', (provider) => {
   let s: TestServer;
@@ -135,20 +136,27 @@ describe.each(PROVIDERS)('users and limits on %s', (provider) => {
       }
     });
 
-    it('PATCH changes the role, and the new role applies to the existing token at once', async () => {
+    it('PATCH role ends the user\'s sessions at once; a new login carries the new role', async () => {
       const up = await req('PATCH', `/users/${viewer.id}`, { token: s.adminToken, body: { role: 'admin' } });
       expect(up.status).toBe(200);
       expectUserRead(up.body, { id: viewer.id, email: viewer.email, role: 'admin' });
+      const stale = await req('GET', '/users', { token: viewer.token });
+      expect(stale.status).toBe(401);
+      expect(stale.headers.get('www-authenticate')).toBe('Bearer error="invalid_token", error_description="token revoked"');
+      viewer.token = await s.token(viewer.email, viewer.password);
       expect((await req('GET', '/users', { token: viewer.token })).status).toBe(200);
 
       const down = await req('PATCH', `/users/${viewer.id}`, { token: s.adminToken, body: { role: 'operator' } });
       expect(down.status).toBe(200);
       expect(down.body.role).toBe('operator');
+      expect((await gql('{ me { role } }', {}, viewer.token)).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+      viewer.token = await s.token(viewer.email, viewer.password);
       expect((await req('GET', '/users', { token: viewer.token })).status).toBe(403);
       expect((await gql('{ me { role } }', {}, viewer.token)).data.me.role).toBe('OPERATOR');
 
       const back = await req('PATCH', `/users/${viewer.id}`, { token: s.adminToken, body: { role: 'viewer' } });
       expect(back.body.role).toBe('viewer');
+      viewer.token = await s.token(viewer.email, viewer.password);
       expect((await gql('{ me { role } }', {}, viewer.token)).data.me.role).toBe('VIEWER');
     });
 
@@ -166,7 +174,7 @@ describe.each(PROVIDERS)('users and limits on %s', (provider) => {
       operator = { ...operator, password: newPassword, token: fresh.body.access_token };
     });
 
-    it('PATCH is_active: false locks the user out at once; true lets them back in', async () => {
+    it('PATCH is_active: false locks the user out at once; true lets them log in again', async () => {
       const off = await req('PATCH', `/users/${operator.id}`, { token: s.adminToken, body: { is_active: false } });
       expect(off.status).toBe(200);
       expect(off.body.is_active).toBe(false);
@@ -178,6 +186,9 @@ describe.each(PROVIDERS)('users and limits on %s', (provider) => {
       const on = await req('PATCH', `/users/${operator.id}`, { token: s.adminToken, body: { is_active: true } });
       expect(on.status).toBe(200);
       expect(on.body.is_active).toBe(true);
+      // The sessions the deactivation ended stay ended.
+      expect((await gql('{ me { id } }', {}, operator.token)).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+      operator.token = await s.token(operator.email, operator.password);
       expect((await gql('{ me { id } }', {}, operator.token)).data.me.id).toBe(operator.id);
     });
 
@@ -215,6 +226,8 @@ describe.each(PROVIDERS)('users and limits on %s', (provider) => {
       const demoted = await req('PATCH', `/users/${second.id}`, { token: s.adminToken, body: { role: 'operator' } });
       expect(demoted.status).toBe(200);
       expect(demoted.body.role).toBe('operator');
+      expect((await req('GET', '/users', { token: second.token })).status).toBe(401);
+      second.token = await s.token(second.email, second.password);
       expect((await req('GET', '/users', { token: second.token })).status).toBe(403);
       // And now the first admin is the last one again.
       expect((await req('PATCH', `/users/${adminId}`, { token: s.adminToken, body: { role: 'viewer' } })).status).toBe(400);
@@ -226,6 +239,9 @@ describe.each(PROVIDERS)('users and limits on %s', (provider) => {
       const rounds: string[] = [];
       try {
         for (let i = 0; i < 6; i++) {
+          // A deactivation ends the sessions of whoever went: both log in afresh each round.
+          s.adminToken = await s.token(ADMIN_EMAIL, ADMIN_PASSWORD);
+          second.token = await s.token(second.email, second.password);
           const [a, b] = await Promise.all([
             req('PATCH', `/users/${adminId}`, { token: s.adminToken, body: { is_active: false } }),
             req('PATCH', `/users/${second.id}`, { token: second.token, body: { is_active: false } }),
@@ -241,6 +257,7 @@ describe.each(PROVIDERS)('users and limits on %s', (provider) => {
         // If both went, nobody can use the API any more: repair the database
         // directly so that the rest of this file still runs.
         await s.app.db.prisma.user.updateMany({ where: { id: { in: [adminId, second.id] } }, data: { isActive: true, role: 'admin' } });
+        s.adminToken = await s.token(ADMIN_EMAIL, ADMIN_PASSWORD);
         await req('PATCH', `/users/${second.id}`, { token: s.adminToken, body: { is_active: false } });
       }
     });
@@ -389,7 +406,7 @@ describe.each(PROVIDERS)('users and limits on %s', (provider) => {
 
     it('the User type has no password field', async () => {
       const res = await gql('{ __type(name: "User") { fields { name } } }');
-      expect(res.data.__type.fields.map((f: { name: string }) => f.name).sort()).toEqual(['createdAt', 'email', 'id', 'isActive', 'maxConcurrentJobs', 'role']);
+      expect(res.data.__type.fields.map((f: { name: string }) => f.name).sort()).toEqual(['createdAt', 'effectiveMaxConcurrentJobs', 'email', 'id', 'isActive', 'maxConcurrentJobs', 'pendingJobs', 'role', 'runningJobs']);
     });
 
     it('a createUser call with a missing field is BAD_USER_INPUT and does not echo the password back', async () => {
