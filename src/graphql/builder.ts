@@ -6,8 +6,8 @@ import PrismaPlugin from '@pothos/plugin-prisma';
 import RelayPlugin from '@pothos/plugin-relay';
 import type PrismaTypes from '../generated/pothos-types.js';
 import { getDatamodel } from '../generated/pothos-types.js';
-import { BadInput, Forbidden, NotAuthenticated } from '../errors.js';
-import type { Context } from './context.js';
+import { BadInput, Forbidden } from '../errors.js';
+import { notAuthenticated, type Context } from './context.js';
 
 export const builder = new SchemaBuilder<{
   Context: Context;
@@ -25,7 +25,7 @@ export const builder = new SchemaBuilder<{
   defaultFieldNullability: false,
   scopeAuth: {
     authScopes: (ctx) => ({ authenticated: ctx.viewer !== null }),
-    unauthorizedError: (_parent, ctx) => (ctx.viewer ? new Forbidden() : new NotAuthenticated()),
+    unauthorizedError: (_parent, ctx) => (ctx.viewer ? new Forbidden() : notAuthenticated(ctx)),
   },
   complexity: {
     defaultComplexity: 1,

@@ -15,7 +15,12 @@ export interface Context {
   readonly log: Logger;
 }
 
+/** No principal: says why when a bearer token was given but refused (expired, revoked, …). */
+export function notAuthenticated(ctx: Context): NotAuthenticated {
+  return new NotAuthenticated(ctx.authProblem ? `Not authenticated: ${ctx.authProblem}` : undefined);
+}
+
 export function requireViewer(ctx: Context): Viewer {
-  if (!ctx.viewer) throw new NotAuthenticated();
+  if (!ctx.viewer) throw notAuthenticated(ctx);
   return ctx.viewer;
 }

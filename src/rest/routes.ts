@@ -40,7 +40,7 @@ export const routes: Route[] = [
     body: { schema: S.ApiTokenCreate },
     variables: ({ body }) => ({ input: { name: body.name, scopes: body.scopes.map(scopeEnum), expiresInDays: body.expires_in_days, userId: body.user_id } }),
     status: 201,
-    response: { schema: S.ApiTokenCreated, map: (d) => ({ ...apiTokenRead(d.createApiToken.apiToken), token: d.createApiToken.token }) },
+    response: { schema: S.ApiTokenCreated, map: (d) => { const { last_used_at: _never, ...t } = apiTokenRead(d.createApiToken.apiToken); return { ...t, token: d.createApiToken.token }; } },
   }),
   route({
     method: 'GET', path: '/auth/tokens', tag: 'auth', auth: true, action: 'token.manage',

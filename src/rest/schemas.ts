@@ -68,7 +68,6 @@ export const ApiTokenCreate = z.strictObject({
 
 export const ApiTokenRead = z.object({
   id: z.string(),
-  user_id: z.string(),
   name: z.string(),
   scopes: z.array(z.enum(SCOPES)),
   created_at: timestamp,
@@ -76,7 +75,7 @@ export const ApiTokenRead = z.object({
   last_used_at: timestamp.nullable(),
 });
 
-export const ApiTokenCreated = ApiTokenRead.extend({
+export const ApiTokenCreated = ApiTokenRead.omit({ last_used_at: true }).extend({
   token: z.string().meta({ description: 'The secret, shown this once: send it as Authorization: Bearer <token>' }),
 });
 

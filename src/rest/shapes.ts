@@ -26,7 +26,6 @@ export const scopeEnum = (s: Scope) => s.replace(':', '_').toUpperCase() as Ops.
 
 export const apiTokenRead = (t: Ops.ApiTokenFieldsFragment): z.infer<typeof ApiTokenRead> => ({
   id: t.id,
-  user_id: t.userId,
   name: t.name,
   scopes: t.scopes.map(scopeOf),
   created_at: t.createdAt,
