@@ -2,7 +2,7 @@
 // the start, from halfway and across a reconnect; jobUpdated; jobEvents;
 // authentication close codes; NOT_FOUND for jobs the caller may not see.
 import { writeFileSync } from 'node:fs';
-import { SignJWT } from 'jose';
+import { SignJWT, decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROVIDERS } from '../helpers/db.js';
 import { getLogs, jobGate, submit, waitTerminal } from '../helpers/jobs.js';
@@ -214,16 +214,23 @@ describe.each(PROVIDERS)('subscriptions on %s', (provider) => {
       .setIssuedAt(Math.floor(Date.now() / 1000) - 120)
       .setExpirationTime(Math.floor(Date.now() / 1000) - 60)
       .sign(secret);
-    for (const token of [null, 'not-a-jwt', expired, me.token.slice(0, -4) + 'AAAA']) {
+    const cases: [string | null, string][] = [
+      [null, 'Forbidden'],
+      ['not-a-jwt', 'Forbidden: malformed token'],
+      [expired, 'Forbidden: token expired'],
+      [me.token.slice(0, -4) + 'AAAA', 'Forbidden: invalid token'],
+    ];
+    for (const [token, reason] of cases) {
       const c = connect(token);
       const closed = await withTimeout(c.closed, 10_000, `close for ${String(token).slice(0, 12)}`);
-      expect(closed).toEqual({ code: 4403, reason: 'Forbidden' });
+      expect(closed).toEqual({ code: 4403, reason });
     }
   });
 
   it('a token that expires while connected closes the socket with 4403', async () => {
     const me = op;
-    const soon = await new SignJWT({})
+    // Of the user's live session: only the expiry differs from their real token.
+    const soon = await new SignJWT({ sid: decodeJwt(me.token).sid })
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
       .setSubject(me.id)
       .setIssuer('jobrunner')
