@@ -28,6 +28,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import type { Logger } from '../logger.js';
 import type { Viewer } from '../services/deps.js';
 import type { Services } from '../services/index.js';
+import { sameRights } from '../services/policy.js';
 import { clientAddressOf } from './clientAddress.js';
 import { bearerToken } from './contextFactory.js';
 
@@ -99,7 +100,7 @@ export function createGraphQLWebSocket(
       if (!conn) continue;
       void services.auth.revalidate(conn.viewer).then(
         (now) => {
-          if (now && now.role === conn.viewer.role && String(now.scopes) === String(conn.viewer.scopes)) return;
+          if (now && sameRights(conn.viewer, now)) return;
           socket.close(CloseCode.Forbidden, now ? 'Forbidden: your role or token scopes changed' : 'Forbidden: token revoked');
         },
         (err: Error) => log.warn('websocket access re-check failed', { userId, err: err.message }),

@@ -5,7 +5,7 @@ import { rm } from 'node:fs/promises';
 import { z } from 'zod';
 import type { Batch, Job } from '../generated/sqlite/client.js';
 import { insertJobs } from '../db/insertJobs.js';
-import { Conflict, NotFound } from '../errors.js';
+import { Conflict } from '../errors.js';
 import type { EventBus } from '../events/bus.js';
 import type { AuditService } from './audit.js';
 import type { ServiceDeps, Viewer } from './deps.js';
@@ -13,7 +13,7 @@ import { isId, newId } from './ids.js';
 import type { FinalState, JobControl, JobStats } from './jobs.js';
 import { ceilingIssues, checkCeilings, JOB_STATUSES, pendingJob, prepareJob, submitJobInput, type JobStatus } from './jobSpec.js';
 import { afterWhere, ORDER, pageSize, toPage, type Page } from './paging.js';
-import { authorize, seesAll, type Action } from './policy.js';
+import { authorize, authorizedObject, seesAll, type Action } from './policy.js';
 import { parseInput, text } from './validation.js';
 
 export const MAX_BATCH_JOBS = 1000;
@@ -69,21 +69,11 @@ export function createBatchService({ db, config, log }: ServiceDeps, bus: EventB
     });
   }
 
-  /** The batch if the viewer may see it; NotFound exactly as if it did not exist otherwise. */
-  async function visible(viewer: Viewer, id: string): Promise<Batch> {
-    return allowed(viewer, id, 'batch.read');
-  }
+  /** The batch, once `viewer` may take `action` on it; NotFound exactly as if it did not exist when they may not see it. */
+  const allowed = (viewer: Viewer, id: string, action: Action): Promise<Batch> =>
+    authorizedObject(viewer, action, 'Batch', async () => (isId(id) ? prisma.batch.findUnique({ where: { id } }) : null));
 
-  /** The batch, once `viewer` is allowed `action` on it. */
-  async function allowed(viewer: Viewer, id: string, action: Action): Promise<Batch> {
-    const batch = isId(id) ? await prisma.batch.findUnique({ where: { id } }) : null;
-    if (!batch) {
-      authorize(viewer, 'batch.read'); // a token without the scope learns that, not whether the batch exists
-      throw new NotFound('Batch');
-    }
-    authorize(viewer, action, batch, 'Batch');
-    return batch;
-  }
+  const visible = (viewer: Viewer, id: string) => allowed(viewer, id, 'batch.read');
 
   /** Stops every non-terminal job of the batch with `final`; pending ones at once. */
   async function finishAll(batch: Batch, final: FinalState) {

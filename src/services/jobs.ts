@@ -5,14 +5,14 @@ import { rm } from 'node:fs/promises';
 import type { ResourceLimits } from '../config.js';
 import type { Job } from '../generated/sqlite/client.js';
 import { createJobWriter } from '../db/groupCommit.js';
-import { Conflict, NotFound } from '../errors.js';
+import { Conflict } from '../errors.js';
 import type { EventBus } from '../events/bus.js';
 import type { AuditService } from './audit.js';
 import type { ServiceDeps, Viewer } from './deps.js';
 import { isId, newId } from './ids.js';
 import { ceilingIssues, checkCeilings, isTerminal, limitsInForce, pendingJob, prepareJob, storableText, submitJobInput, JOB_STATUSES, type JobStatus } from './jobSpec.js';
 import { afterWhere, ORDER, pageSize, toPage, type Page } from './paging.js';
-import { authorize, seesAll, seesEnv, type Action } from './policy.js';
+import { authorize, authorizedObject, seesAll, seesEnv, type Action } from './policy.js';
 import { parseInput } from './validation.js';
 import { z } from 'zod';
 
@@ -60,16 +60,9 @@ export function createJobService({ db, config, log }: ServiceDeps, bus: EventBus
   const announce = (job: Pick<Job, 'id' | 'ownerId' | 'batchId' | 'status'>) =>
     bus.publish('job.changed', { jobId: job.id, ownerId: job.ownerId, batchId: job.batchId, status: job.status }, job.id);
 
-  /** The job, once `viewer` is allowed `action` on it; NotFound exactly as if it did not exist when it may not see it. */
-  async function allowed(viewer: Viewer, id: string, action: Action): Promise<Job> {
-    const job = isId(id) ? await prisma.job.findUnique({ where: { id } }) : null;
-    if (!job) {
-      authorize(viewer, 'job.read'); // a token without the scope learns that, not whether the job exists
-      throw new NotFound('Job');
-    }
-    authorize(viewer, action, job, 'Job');
-    return job;
-  }
+  /** The job, once `viewer` may take `action` on it; NotFound exactly as if it did not exist when they may not see it. */
+  const allowed = (viewer: Viewer, id: string, action: Action): Promise<Job> =>
+    authorizedObject(viewer, action, 'Job', async () => (isId(id) ? prisma.job.findUnique({ where: { id } }) : null));
 
   const visible = (viewer: Viewer, id: string) => allowed(viewer, id, 'job.read');
 

@@ -8,7 +8,7 @@ import type { Job } from '../generated/sqlite/client.js';
 import type { EventBus, JobChangedEvent, LogChunkEvent } from '../events/bus.js';
 import type { ServiceDeps, Viewer } from './deps.js';
 import { isTerminal } from './jobSpec.js';
-import { authorize, mayRead } from './policy.js';
+import { authorize, mayRead, sameRights } from './policy.js';
 
 export interface LogChunk {
   seq: number;
@@ -63,8 +63,6 @@ interface AccessChecks {
  */
 export const RECHECK_MS = 30_000;
 
-const sameScopes = (a: Viewer['scopes'], b: Viewer['scopes']) => (a === null || b === null ? a === b : a.length === b.length && a.every((s) => b.includes(s)));
-
 /** Wakes one waiting loop; a notify with nobody waiting is dropped (loops re-check state before waiting). */
 class Wakeup {
   private resolve: (() => void) | null = null;
@@ -103,6 +101,20 @@ function stoppable<T>(gen: AsyncGenerator<T, void>, stop: () => void): LiveItera
 export function createLiveService({ db }: Pick<ServiceDeps, 'db'>, bus: EventBus, checks: AccessChecks, limits: LiveLimits = DEFAULT_LIVE_LIMITS) {
   const prisma = db.prisma;
 
+  // Streams by user, told when that user's access may have changed: one bus
+  // listener for all of them, however many streams are open.
+  const watchers = new Map<string, Set<() => void>>();
+  bus.subscribe('user.changed', ({ userId }) => watchers.get(userId)?.forEach((w) => w()));
+  function watch(userId: string, onChange: () => void): () => void {
+    let set = watchers.get(userId);
+    if (!set) watchers.set(userId, (set = new Set()));
+    set.add(onChange);
+    return () => {
+      set.delete(onChange);
+      if (set.size === 0 && watchers.get(userId) === set) watchers.delete(userId);
+    };
+  }
+
   /**
    * Ends a stream once its viewer's access changed. A change announced for
    * the viewer (session or token revoked, password, role or activity
@@ -120,7 +132,7 @@ export function createLiveService({ db }: Pick<ServiceDeps, 'db'>, bus: EventBus
       checkedAt = Date.now();
       checking = checks.auth.revalidate(viewer).then(
         (now) => {
-          if (now && now.role === viewer.role && sameScopes(now.scopes, viewer.scopes)) return;
+          if (now && sameRights(viewer, now)) return;
           refused = now
             ? new Forbidden('Your role or token scopes changed; subscribe again')
             : new NotAuthenticated('Your session ended (logged out, revoked, password changed or account deactivated); log in and subscribe again');
@@ -130,11 +142,12 @@ export function createLiveService({ db }: Pick<ServiceDeps, 'db'>, bus: EventBus
         () => {}, // the database is unreachable: the next check decides
       );
     };
-    const off = bus.subscribe('user.changed', ({ userId }) => userId === viewer.id && recheck());
+    const off = watch(viewer.id, recheck);
     const settle = async () => {
       if (!checking && Date.now() - checkedAt > RECHECK_MS) recheck();
-      if (checking) await checking;
-      checking = null;
+      const pending = checking;
+      if (pending) await pending;
+      if (checking === pending) checking = null;
       if (refused) throw refused;
     };
 

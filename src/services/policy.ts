@@ -86,6 +86,12 @@ export function may(p: Viewer, action: Action): boolean {
   return refusal(p, action) === null;
 }
 
+/** Whether `now` has exactly the rights `before` had (same role, same token scopes): open streams go on only then. */
+export function sameRights(before: Viewer, now: Viewer): boolean {
+  const [a, b] = [before.scopes, now.scopes];
+  return before.role === now.role && (a === null || b === null ? a === b : a.length === b.length && a.every((s) => b.includes(s)));
+}
+
 /** Whether `p` sees every user's jobs and batches (admins and viewers), not only their own. */
 export function seesAll(p: Viewer): boolean {
   return p.role === 'admin' || p.role === 'viewer';
@@ -114,6 +120,21 @@ export function authorize(p: Viewer, action: Action, owned?: { ownerId: string }
   }
   const why = refusal(p, action);
   if (why) throw new Forbidden(capitalize(why));
+}
+
+/**
+ * The object `load` finds, once `p` may take `action` on it. A missing one is
+ * NotFound, unless `p` may not read such objects at all: then the refusal
+ * says so, and tells nothing of whether the object exists.
+ */
+export async function authorizedObject<T extends { ownerId: string }>(p: Viewer, action: Action, what: 'Job' | 'Batch', load: () => Promise<T | null>): Promise<T> {
+  const found = await load();
+  if (!found) {
+    authorize(p, what === 'Job' ? 'job.read' : 'batch.read');
+    throw new NotFound(what);
+  }
+  authorize(p, action, found, what);
+  return found;
 }
 
 /** Scopes `p`'s role does not allow, of those asked for a token (an empty list: all fine). */

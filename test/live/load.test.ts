@@ -149,7 +149,7 @@ describe('live output under load on sqlite', () => {
     const live = createLiveService({ db: counted }, s.app.bus, s.app.services, { replayPage: 3, replayPageChars: 200_000, maxBufferedChunks: 4, maxBufferedChars: 100_000 });
     const gate = jobGate('slow');
     const job = await submit(s, op.token, { command: ['sh', '-c', `while [ ! -e '${gate}' ]; do sleep 0.05; done; seq 1 150000; for i in $(seq 1 20); do echo tail $i; sleep 0.01; done`] });
-    const viewer = { id: op.id, email: op.email, role: 'operator' as const };
+    const viewer = { id: op.id, email: op.email, role: 'operator' as const, scopes: null, sessionId: null, tokenId: null, address: '127.0.0.1' };
     const chunks = await live.followLog(viewer, job.id);
     writeFileSync(gate, 'go');
     const got: LogChunk[] = [];

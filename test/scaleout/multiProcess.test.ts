@@ -77,15 +77,18 @@ describe('API and two workers on PostgreSQL + Redis', () => {
       const created = await call('POST', '/users', { email, password: 'Moved-pass-1', role: 'operator' });
       expect(created.status).toBe(201);
       const login = await fetch(`${otherUrl}/api/v1/auth/token`, { method: 'POST', body: new URLSearchParams({ username: email, password: 'Moved-pass-1' }) });
-      const userToken = ((await login.json()) as { access_token: string }).access_token;
+      let userToken = ((await login.json()) as { access_token: string }).access_token;
       const submitThere = () =>
         fetch(`${otherUrl}/api/v1/jobs`, { method: 'POST', headers: { authorization: `Bearer ${userToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'x', command: ['true'] }) }).then((r) => r.status);
       const statsThere = () => fetch(`${otherUrl}/api/v1/jobs/stats`, { headers: { authorization: `Bearer ${userToken}` } }).then((r) => r.status);
 
       expect(await submitThere()).toBe(202); // the other process now holds the row
       expect((await call('PATCH', `/users/${created.body.id}`, { role: 'viewer' })).status).toBe(200);
-      // Well inside the cache's own 5 s lifetime: only the announcement can make this pass.
-      await waitFor(async () => (await submitThere()) === 403, 2_000, 20);
+      // Well inside the caches' own 5 s lifetime: only the announcement can make this pass. A role change ends the sessions.
+      await waitFor(async () => (await submitThere()) === 401, 2_000, 20);
+      const again = await fetch(`${otherUrl}/api/v1/auth/token`, { method: 'POST', body: new URLSearchParams({ username: email, password: 'Moved-pass-1' }) });
+      userToken = ((await again.json()) as { access_token: string }).access_token;
+      expect(await submitThere()).toBe(403); // a viewer now
 
       expect(await statsThere()).toBe(200);
       expect((await call('PATCH', `/users/${created.body.id}`, { is_active: false })).status).toBe(200);
