@@ -17,14 +17,16 @@
 // (GraphQL), and the test fails on that.
 import { decodeJwt, SignJWT } from 'jose';
 import type WebSocket from 'ws';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PROVIDERS } from '../helpers/db.js';
-import { submit, waitTerminal } from '../helpers/jobs.js';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createTestDatabase, PROVIDERS, type TestDatabase } from '../helpers/db.js';
+import { freePort, spawnServer, submit, waitTerminal, type SpawnedServer } from '../helpers/jobs.js';
 import { graphqlSse, nextResults, openStream, type StreamReader } from '../helpers/sse.js';
-import { startServer, waitFor, type TestServer } from '../helpers/server.js';
+import { ADMIN_EMAIL, ADMIN_PASSWORD, startServer, testServerEnv, waitFor, type TestServer } from '../helpers/server.js';
 import { JOB_LOG, track, withTimeout, wsClient, type Chunk, type Tracked, type WsClient } from '../helpers/ws.js';
 
 type User = Awaited<ReturnType<TestServer['user']>>;
+/** A server the tests talk to: the in-process one, or one in a child process. */
+type Target = Pick<TestServer, 'url' | 'request' | 'adminToken' | 'user'>;
 
 /** A job that prints a line every 100 ms until canceled (or its timeout). */
 const TICK = ['sh', '-c', 'while :; do echo tick; sleep 0.1; done'];
@@ -61,9 +63,9 @@ describe.each(PROVIDERS)('revocation on %s', (provider) => {
     await s?.stop();
   });
 
-  const asAdmin = (method: string, path: string, body?: unknown) => s.request(method, path, { token: s.adminToken, body });
-  const patchUser = async (id: string, body: Record<string, unknown>) => {
-    const res = await asAdmin('PATCH', `/users/${id}`, body);
+  const asAdmin = (method: string, path: string, body?: unknown, t: Target = s) => t.request(method, path, { token: t.adminToken, body });
+  const patchUser = async (id: string, body: Record<string, unknown>, t: Target = s) => {
+    const res = await asAdmin('PATCH', `/users/${id}`, body, t);
     expect(res.status, `PATCH /users/${id} ${JSON.stringify(body)}: ${res.text}`).toBe(200);
   };
   /** A login with the password form; the raw answer (no throw). */
@@ -123,8 +125,9 @@ describe.each(PROVIDERS)('revocation on %s', (provider) => {
     return res.body;
   }
 
-  async function cancel(jobId: string) {
-    await asAdmin('POST', `/jobs/${jobId}/cancel`).catch(() => {});
+  /** Cleanup; bounded, should the server not answer. */
+  async function cancel(jobId: string, t: Target = s) {
+    await fetch(`${t.url}/api/v1/jobs/${jobId}/cancel`, { method: 'POST', headers: { authorization: `Bearer ${t.adminToken}` }, signal: AbortSignal.timeout(5_000) }).catch(() => {});
   }
 
   // ---- every password session of the user, at once ----------------------
@@ -322,9 +325,9 @@ describe.each(PROVIDERS)('revocation on %s', (provider) => {
   // ---- open streams: the issue's two subscription cases ------------------
 
   /** The issue's case (a), the subscriber's side: a user follows their own running job's output. */
-  async function followedJob() {
-    const u = await s.user('operator');
-    const job = await submit(s, u.token, { command: TICK, timeout_seconds: 60 });
+  async function followedJob(t: Target = s) {
+    const u = await t.user('operator');
+    const job = await submit(t, u.token, { command: TICK, timeout_seconds: 60 });
     return { u, job };
   }
 
@@ -348,44 +351,24 @@ describe.each(PROVIDERS)('revocation on %s', (provider) => {
     }
   });
 
-  it('GraphQL over SSE: a user following jobLog of their own running job is deactivated: the stream ends and no chunk arrives after ~1 s', async () => {
-    const { u, job } = await followedJob();
-    try {
-      const r = await graphqlSse(s.url, u.token, JOB_LOG, { id: job.id });
-      streams.push(r);
-      expect(r.response.status).toBe(200);
-      expect(r.response.headers.get('content-type')).toContain('text/event-stream');
-      const chunks = () => nextResults(r).filter((n) => n.result.data?.jobLog);
-      await waitFor(() => chunks().length >= 3, 30_000);
-
-      await patchUser(u.id, { is_active: false });
-      const changedAt = Date.now();
-
-      await withTimeout(r.ended, CUT_BOUND_MS, 'the jobLog SSE stream ending after deactivation');
-      expect(chunks().filter((n) => n.at > changedAt + 1000).map((n) => n.at - changedAt), 'chunks (ms after the change)').toEqual([]);
-    } finally {
-      await cancel(job.id);
-    }
-  });
-
   /**
    * The issue's case (b): `spy`, an admin with open jobEvents subscriptions,
    * is demoted to viewer and deactivated (the main admin stays, so the
    * last-active-admin guard lets it happen); then a victim submits a job with
    * a secret env value that prints private output. Returns the victim's job.
    */
-  async function demoteDeactivateThenVictimJob(spy: User, victim: User, live: () => boolean) {
+  async function demoteDeactivateThenVictimJob(spy: User, victim: User, live: () => boolean, t: Target = s) {
     // The subscriptions are live: a harmless job of the victim shows up first.
-    const warm = await submit(s, victim.token, { command: ['true'], env: { HARMLESS: 'yes' } });
-    await waitTerminal(s, victim.token, warm.id);
+    const warm = await submit(t, victim.token, { command: ['true'], env: { HARMLESS: 'yes' } });
+    await waitTerminal(t, victim.token, warm.id);
     await waitFor(live, 30_000);
 
-    await patchUser(spy.id, { role: 'viewer' });
-    await patchUser(spy.id, { is_active: false });
+    await patchUser(spy.id, { role: 'viewer' }, t);
+    await patchUser(spy.id, { is_active: false }, t);
     const changedAt = Date.now();
     // At once, as a victim would: the attacker's streams get no grace period.
-    const secret = await submit(s, victim.token, { command: SECRET_COMMAND, env: SECRET_ENV });
-    const done = await waitTerminal(s, victim.token, secret.id);
+    const secret = await submit(t, victim.token, { command: SECRET_COMMAND, env: SECRET_ENV });
+    const done = await waitTerminal(t, victim.token, secret.id);
     expect(done.status).toBe('success');
     return { secret, warm, changedAt };
   }
@@ -422,26 +405,93 @@ describe.each(PROVIDERS)('revocation on %s', (provider) => {
     expect(closed.code, closed.reason).toBe(4403);
   });
 
-  it('GraphQL over SSE: an admin subscribed to jobEvents, demoted to viewer and deactivated, receives nothing of a job submitted afterwards; the streams end', async () => {
-    const spy = await s.user('admin');
-    const victim = await s.user('operator');
-    const withEnv = await graphqlSse(s.url, spy.token, EVENTS_WITH_ENV);
-    const withLogs = await graphqlSse(s.url, spy.token, EVENTS_WITH_LOGS);
-    streams.push(withEnv, withLogs);
-    expect(withEnv.response.status).toBe(200);
-    expect(withLogs.response.status).toBe(200);
+  describe('GraphQL over SSE', () => {
+    // These streams come from a server of their own in a child process (the
+    // real CLI), one per test, every call to it bounded: a server that loops
+    // on a cut stream (one did: an error event per pull, forever, at 100% CPU)
+    // then fails the test instead of starving this process's event loop,
+    // which would freeze the whole run, or the next test.
+    let childDb: TestDatabase | null = null;
+    let child: SpawnedServer | null = null;
+    let c: Target;
+    let n = 0;
 
-    const { secret } = await demoteDeactivateThenVictimJob(spy, victim, () =>
-      nextResults(withEnv).some((n) => n.result.data?.jobEvents?.env?.HARMLESS === 'yes') &&
-      nextResults(withLogs).some((n) => n.result.data?.jobEvents?.status === 'SUCCESS'),
-    );
+    beforeEach(async () => {
+      childDb = await createTestDatabase(provider);
+      const port = await freePort();
+      const srv = (child = await spawnServer(testServerEnv(childDb, { PORT: String(port) })));
+      const request: TestServer['request'] = (method, path, opts) => withTimeout(srv.request(method, path, opts), 10_000, `child server: ${method} ${path}`);
+      const adminToken = await srv.token(ADMIN_EMAIL, ADMIN_PASSWORD);
+      c = {
+        url: `http://127.0.0.1:${port}`,
+        request,
+        adminToken,
+        async user(role) {
+          const email = `sse-${role}-${++n}-${Math.random().toString(36).slice(2, 8)}@example.com`;
+          const password = `Sse-pass-${n}-long`;
+          const res = await request('POST', '/users', { token: adminToken, body: { email, password, role } });
+          if (res.status !== 201) throw new Error(`create user: ${res.status} ${res.text}`);
+          return { id: res.body.id, email, password, token: await withTimeout(srv.token(email, password), 10_000, 'child server: login') };
+        },
+      };
+    }, 90_000);
+    afterEach(async () => {
+      for (const r of streams) r.abort();
+      if (child) {
+        const { child: proc, exited } = child;
+        proc.kill('SIGTERM');
+        const killer = setTimeout(() => proc.kill('SIGKILL'), 5_000);
+        await exited;
+        clearTimeout(killer);
+        child = null;
+      }
+      await childDb?.drop();
+      childDb = null;
+    }, 60_000);
 
-    await Promise.race([Promise.all([withEnv.ended, withLogs.ended]), sleep(CUT_BOUND_MS)]);
-    await sleep(500);
-    expectNothingOf(withEnv.text(), secret.id, 'SSE jobEvents with env');
-    expectNothingOf(withLogs.text(), secret.id, 'SSE jobEvents with logs');
-    expect(withEnv.isEnded(), 'the env stream ended').toBe(true);
-    expect(withLogs.isEnded(), 'the logs stream ended').toBe(true);
+    it('GraphQL over SSE: a user following jobLog of their own running job is deactivated: the stream ends and no chunk arrives after ~1 s', async () => {
+      const { u, job } = await followedJob(c);
+      try {
+        const r = await graphqlSse(c.url, u.token, JOB_LOG, { id: job.id });
+        streams.push(r);
+        expect(r.response.status).toBe(200);
+        expect(r.response.headers.get('content-type')).toContain('text/event-stream');
+        const chunks = () => nextResults(r).filter((n) => n.result.data?.jobLog);
+        await waitFor(() => chunks().length >= 3, 30_000);
+
+        await patchUser(u.id, { is_active: false }, c);
+        const changedAt = Date.now();
+
+        await withTimeout(r.ended, CUT_BOUND_MS, 'the jobLog SSE stream ending after deactivation');
+        expect(chunks().filter((n) => n.at > changedAt + 1000).map((n) => n.at - changedAt), 'chunks (ms after the change)').toEqual([]);
+      } finally {
+        for (const r of streams) r.abort();
+        await cancel(job.id, c);
+      }
+    });
+
+    it('GraphQL over SSE: an admin subscribed to jobEvents, demoted to viewer and deactivated, receives nothing of a job submitted afterwards; the streams end', async () => {
+      const spy = await c.user('admin');
+      const victim = await c.user('operator');
+      const withEnv = await graphqlSse(c.url, spy.token, EVENTS_WITH_ENV);
+      const withLogs = await graphqlSse(c.url, spy.token, EVENTS_WITH_LOGS);
+      streams.push(withEnv, withLogs);
+      expect(withEnv.response.status).toBe(200);
+      expect(withLogs.response.status).toBe(200);
+
+      const { secret } = await demoteDeactivateThenVictimJob(spy, victim, () =>
+        nextResults(withEnv).some((n) => n.result.data?.jobEvents?.env?.HARMLESS === 'yes') &&
+        nextResults(withLogs).some((n) => n.result.data?.jobEvents?.status === 'SUCCESS'),
+        c,
+      );
+
+      await Promise.race([Promise.all([withEnv.ended, withLogs.ended]), sleep(CUT_BOUND_MS)]);
+      await sleep(500);
+      expectNothingOf(withEnv.text(), secret.id, 'SSE jobEvents with env');
+      expectNothingOf(withLogs.text(), secret.id, 'SSE jobEvents with logs');
+      expect(withEnv.isEnded(), 'the env stream ended').toBe(true);
+      expect(withLogs.isEnded(), 'the logs stream ended').toBe(true);
+    });
   });
 
   it.each([

@@ -12,8 +12,13 @@ export interface SseEvent {
   data: string;
 }
 
+/** Past this many characters a reader stops keeping the body (a runaway stream must not exhaust the test process). */
+export const MAX_KEPT_CHARS = 8 * 1024 * 1024;
+
 export interface StreamReader {
   response: Response;
+  /** Characters received in all (kept or not). */
+  received(): number;
   /** Pieces of the body as they arrived (decoded), with Date.now() at arrival. */
   pieces: { at: number; text: string }[];
   /** The whole body received so far. */
@@ -60,6 +65,7 @@ export async function openStream(url: string, init: RequestInit, opts: { sse?: b
   const events: SseEvent[] = [];
   let endedAt: number | null = null;
   let buf = '';
+  let received = 0;
 
   const ended = (async (): Promise<'done' | 'error'> => {
     if (!response.body) return 'done';
@@ -69,6 +75,8 @@ export async function openStream(url: string, init: RequestInit, opts: { sse?: b
         const { value, done } = await reader.read();
         if (done) return 'done';
         const at = Date.now();
+        received += value.length;
+        if (received > MAX_KEPT_CHARS) continue;
         pieces.push({ at, text: value });
         if (!opts.sse) continue;
         buf += value.replace(/\r\n?/g, '\n');
@@ -88,6 +96,7 @@ export async function openStream(url: string, init: RequestInit, opts: { sse?: b
 
   return {
     response,
+    received: () => received,
     pieces,
     text: () => pieces.map((p) => p.text).join(''),
     events,
