@@ -58,9 +58,18 @@ export function useSharedSubscriptionEvents(rootFields: readonly string[]): Plug
     if (!(Symbol.asyncIterator in source)) return source as ExecutionResult;
     const it = source[Symbol.asyncIterator]();
     const key = keyOf(args);
+    let failed = false;
     const mapped: AsyncIterableIterator<ExecutionResult> = {
+      // A source that threw has ended: its error is passed on once, then done.
       async next() {
-        const r = await it.next();
+        if (failed) return { done: true, value: undefined };
+        let r: IteratorResult<unknown>;
+        try {
+          r = await it.next();
+        } catch (err) {
+          failed = true;
+          throw err;
+        }
         return r.done ? { done: true, value: undefined } : { done: false, value: await resultFor(r.value, args, key) };
       },
       // Unsubscribing must reach the source at once (it may be waiting for the next event).

@@ -17,6 +17,7 @@ import { execute, type DocumentNode, type GraphQLError, type GraphQLSchema } fro
 import type { Context } from '../graphql/context.js';
 import { toGraphQLError } from '../graphql/errors.js';
 import type { Logger } from '../logger.js';
+import { DomainError } from '../errors.js';
 import type { LiveService, LogChunk } from '../services/live.js';
 import { notAuthenticated, restError, type RestError } from './errorMapping.js';
 import type { JobStreamStatusQuery } from './operations/generated.js';
@@ -118,9 +119,16 @@ export function createLogStream({ prefix, routes, schema, live, contextFor, log 
       heartbeat.unref();
     }
     try {
-      for await (const chunk of chunks) {
-        const ok = res.write(sse ? sseEvent(chunk) : chunk.data);
-        if (!ok && !(await drained(res))) return;
+      try {
+        for await (const chunk of chunks) {
+          const ok = res.write(sse ? sseEvent(chunk) : chunk.data);
+          if (!ok && !(await drained(res))) return;
+        }
+      } catch (err) {
+        // The reader's access ended mid-stream (logged out, revoked, deactivated): say so and stop.
+        if (!(err instanceof DomainError)) throw err;
+        if (sse && !res.destroyed) res.write(`event: error\ndata: ${JSON.stringify({ detail: err.message })}\n\n`);
+        return void res.end();
       }
       if (res.destroyed) return;
       if (sse) {

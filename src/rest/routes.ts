@@ -120,7 +120,7 @@ export const routes: Route[] = [
     method: 'GET', path: '/jobs/{id}/logs/stream', tag: 'jobs', auth: true, action: 'job.read', stream: true,
     summary: 'Follow a job\'s output as it is produced; ends when the job is terminal',
     description:
-      'Default `text/plain; charset=utf-8`: the raw output of both streams in seq order, chunked. With `Accept: text/event-stream`: one event per chunk (`id: <seq>`, `event: stdout|stderr`, one `data:` line per line of output), then `event: end` with `{"status", "exit_code"}`; `Last-Event-ID: <seq>` resumes after that chunk. Served by rest/logStream.ts.',
+      'Default `text/plain; charset=utf-8`: the raw output of both streams in seq order, chunked. With `Accept: text/event-stream`: one event per chunk (`id: <seq>`, `event: stdout|stderr`, one `data:` line per line of output), then `event: end` with `{"status", "exit_code"}`; `Last-Event-ID: <seq>` resumes after that chunk. If your session ends or your access changes meanwhile, the stream stops (SSE: with `event: error` and `{"detail"}`). Served by rest/logStream.ts.',
     document: Ops.JobStreamStatusDocument,
     variables: ({ path }) => ({ id: path.id! }),
     status: 200,

@@ -143,6 +143,10 @@ export function createLiveService({ db }: Pick<ServiceDeps, 'db'>, bus: EventBus
       );
     };
     const off = watch(viewer.id, recheck);
+    const end = () => {
+      ended = true;
+      off();
+    };
     const settle = async () => {
       if (!checking && Date.now() - checkedAt > RECHECK_MS) recheck();
       const pending = checking;
@@ -151,8 +155,11 @@ export function createLiveService({ db }: Pick<ServiceDeps, 'db'>, bus: EventBus
       if (refused) throw refused;
     };
 
+    let ended = false;
     const it: LiveIterator<T> = {
       async next() {
+        // The refusal is said once; after it the stream is over (a caller that asks again gets done, not the error again).
+        if (ended) return { done: true, value: undefined };
         try {
           await settle();
           const r = await new Promise<IteratorResult<T>>((resolve, reject) => {
@@ -161,19 +168,19 @@ export function createLiveService({ db }: Pick<ServiceDeps, 'db'>, bus: EventBus
           });
           interrupt = null;
           await settle();
-          if (r.done) off();
+          if (r.done) end();
           return r;
         } catch (err) {
-          off();
+          end();
           throw err;
         }
       },
       async return() {
-        off();
+        end();
         return inner.return();
       },
       async throw(err?: unknown) {
-        off();
+        end();
         return inner.throw!(err);
       },
       [Symbol.asyncIterator]: () => it,
