@@ -35,7 +35,7 @@ export interface StreamReader {
 }
 
 /** Parses one SSE block (the text between blank lines); null for a comment-only block. */
-function parseBlock(block: string, at: number): SseEvent | null {
+export function parseBlock(block: string, at: number): SseEvent | null {
   const e: SseEvent = { at, event: 'message', data: '' };
   const data: string[] = [];
   let any = false;

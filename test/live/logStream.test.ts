@@ -5,12 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROVIDERS } from '../helpers/db.js';
 import { getLogs, submit, waitTerminal } from '../helpers/jobs.js';
 import { startServer, type TestServer } from '../helpers/server.js';
-
-interface SseEvent {
-  id?: string;
-  event: string;
-  data: string;
-}
+import { parseBlock, type SseEvent } from '../helpers/sse.js';
 
 /** Reads an SSE response, calling `onEvent` per event; resolves at the end of the body. Per the SSE rules. */
 async function readSse(res: Response, onEvent: (e: SseEvent) => boolean | void): Promise<void> {
@@ -24,19 +19,8 @@ async function readSse(res: Response, onEvent: (e: SseEvent) => boolean | void):
     while ((end = buf.indexOf('\n\n')) >= 0) {
       const block = buf.slice(0, end);
       buf = buf.slice(end + 2);
-      const e: SseEvent = { event: 'message', data: '' };
-      const data: string[] = [];
-      for (const line of block.split('\n')) {
-        if (line.startsWith(':')) continue;
-        const colon = line.indexOf(':');
-        const field = colon < 0 ? line : line.slice(0, colon);
-        const val = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
-        if (field === 'data') data.push(val);
-        else if (field === 'event') e.event = val;
-        else if (field === 'id') e.id = val;
-      }
-      if (data.length === 0 && e.id === undefined && e.event === 'message') continue; // comment only
-      e.data = data.join('\n');
+      const e = parseBlock(block, Date.now());
+      if (!e) continue; // comment only
       if (onEvent(e) === false) {
         await reader.cancel();
         return;
