@@ -268,6 +268,26 @@ describe.each(PROVIDERS)('audit trail on %s', (provider) => {
 
 // ---- bootstrap: the first admin whenever no active admin exists -------------
 
+describe.each(PROVIDERS)('audit retention on %s', (provider) => {
+  let s: TestServer;
+  beforeAll(async () => {
+    s = await startServer(provider, { AUDIT_RETENTION_DAYS: '30' });
+  });
+  afterAll(async () => s?.stop());
+
+  it('entries older than AUDIT_RETENTION_DAYS are pruned, newer ones kept', async () => {
+    const day = 86_400_000;
+    const prisma = s.app.db.prisma;
+    const mk = (id: string, ageDays: number) => ({ id, at: new Date(Date.now() - ageDays * day), actorId: null, action: 'auth.login', targetType: 'user', targetId: null, outcome: 'failure', clientAddress: '192.0.2.1', detail: null });
+    await prisma.auditEntry.createMany({ data: [mk('00000000-0000-7000-8000-000000000001', 31), mk('00000000-0000-7000-8000-000000000002', 29)] });
+    expect(await s.app.services.audit.prune()).toBe(1);
+    const left = await prisma.auditEntry.findMany({ where: { clientAddress: '192.0.2.1' }, select: { id: true } });
+    expect(left.map((e) => e.id)).toEqual(['00000000-0000-7000-8000-000000000002']);
+    // The admin's own login (this server's start) is recent: kept.
+    expect((await s.request('GET', '/admin/audit?action=auth.login', { token: s.adminToken })).body.length).toBeGreaterThan(1);
+  });
+});
+
 const exec = promisify(execFile);
 
 /** `create-user` of the real CLI against `db` (password in NEW_USER_PASSWORD). */
