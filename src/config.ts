@@ -31,6 +31,8 @@ export interface Config {
   readonly spawner: 'auto' | 'native' | 'node';
   /** Behind a reverse proxy: take the client's address from X-Forwarded-For (login throttling, logs). */
   readonly trustProxy: boolean;
+  /** Origins whose browser requests to /graphql may carry credentials (reflected with Allow-Credentials); any other origin gets `*` without. */
+  readonly corsOrigins: readonly string[];
   /** 'on' unless an administrator turned it off explicitly (JOB_ISOLATION=off). */
   readonly jobIsolation: 'on' | 'off';
   /** 'host': the host's network (backing services refused); 'none': loopback only. */
@@ -157,6 +159,10 @@ export function loadConfig(env: Env = process.env): Config {
   const jobGroup = env.JOB_GROUP ? int(env, 'JOB_GROUP', 0, 1, 2 ** 31 - 2) : null;
   const trustProxy = str(env, 'TRUST_PROXY', 'off');
   if (!['on', 'off'].includes(trustProxy)) throw new ConfigError('TRUST_PROXY must be on or off');
+  const corsOrigins = str(env, 'CORS_ORIGINS', '').split(',').map((s) => s.trim().replace(/\/$/, '')).filter(Boolean);
+  for (const o of corsOrigins) {
+    if (!/^https?:\/\/[^/\s]+$/.test(o)) throw new ConfigError(`CORS_ORIGINS must be a comma-separated list of origins like https://app.example.com (got ${JSON.stringify(o)})`);
+  }
   const roots = str(env, 'JOBS_ALLOWED_ROOTS', join(dataDir, 'workspace')).split(',').map((s) => s.trim()).filter(Boolean);
   for (const r of roots) {
     if (!isAbsolute(r)) throw new ConfigError(`JOBS_ALLOWED_ROOTS must be a comma-separated list of absolute paths (got ${JSON.stringify(r)})`);
@@ -185,6 +191,7 @@ export function loadConfig(env: Env = process.env): Config {
     heartbeatMs: int(env, 'HEARTBEAT_SECONDS', 10, 1, 3600) * 1000,
     spawner: spawner as Config['spawner'],
     trustProxy: trustProxy === 'on',
+    corsOrigins: Object.freeze(corsOrigins),
     jobIsolation: isolation as Config['jobIsolation'],
     jobNetwork: network as Config['jobNetwork'],
     jobUids: uidRange(env),

@@ -2,8 +2,8 @@
 // node:http server. Start and stop are explicit so tests and the CLI share it.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createYoga } from 'graphql-yoga';
-import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
+import { createYoga, type Plugin } from 'graphql-yoga';
+import { useAPQ } from '@graphql-yoga/plugin-apq';
 import { resolveSecret, createTokenIssuer } from './auth/tokens.js';
 import { verifyPassword } from './auth/passwords.js';
 import { DEFAULT_ADMIN_PASSWORD, type Config } from './config.js';
@@ -18,8 +18,10 @@ import { buildOpenApi } from './rest/openapi.js';
 import { createLogStream } from './rest/logStream.js';
 import { createRouter } from './rest/router.js';
 import { routes } from './rest/routes.js';
-import { staticAsset, graphiqlHtml, swaggerHtml } from './server/assets.js';
-import { BodyTooLarge, readBody } from './server/body.js';
+import { staticAsset, graphiqlHtml, playgroundHtml, swaggerHtml } from './server/assets.js';
+import { BodyTooLarge, MAX_NESTING, nestingDepth, readBody } from './server/body.js';
+import { corsHeaders, preflightHeaders, useSimpleRequestRefusal } from './server/cors.js';
+import { useQueryLimits, type Budget } from './server/graphqlLimits.js';
 import { clientAddressOf } from './server/clientAddress.js';
 import { createContextFactory } from './server/contextFactory.js';
 import { createGraphQLWebSocket, type GraphQLWebSocket } from './server/websocket.js';
@@ -57,7 +59,15 @@ export interface App {
 
 interface ServerContext {
   clientAddress: string;
+  /** Read by the complexity costs of log streams (graphql/builder.ts). */
+  maxLogBytes: number;
+  budget: Budget;
 }
+
+/** Operations one batched HTTP request may hold; they share one complexity budget. */
+const BATCH_LIMIT = 5;
+
+const DEFAULT_QUERY = '{\n  health {\n    status\n    version\n  }\n}\n';
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
   if (body === undefined) {
@@ -66,6 +76,25 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
   }
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers }).end(text);
+}
+
+/**
+ * A subscription refused before it starts (not authenticated, not found, …)
+ * is an ExecutionResult with errors and no data; yoga would answer it with
+ * 500 because its errors wrap domain errors. Errors the API names (every code
+ * but INTERNAL_SERVER_ERROR) are answers, not failures: 200, the error in the
+ * body or event stream, as graphql-sse and GraphiQL expect.
+ */
+function useDomainErrorStatus(): Plugin {
+  return {
+    onResultProcess({ result, setResult }) {
+      if (Array.isArray(result) || Symbol.asyncIterator in result || 'data' in result || !result.errors?.length) return;
+      if (result.extensions?.http?.status || result.errors.some((e) => e.extensions?.http)) return;
+      if (result.errors.every((e) => typeof e.extensions?.code === 'string' && e.extensions.code !== 'INTERNAL_SERVER_ERROR')) {
+        setResult({ ...result, extensions: { ...result.extensions, http: { status: 200 } } });
+      }
+    },
+  };
 }
 
 export async function buildApp(config: Config, options: AppOptions = {}): Promise<App> {
@@ -105,11 +134,15 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     graphqlEndpoint: '/graphql',
     context: ({ request, clientAddress }) => contextFor(request.headers.get('authorization'), clientAddress),
     maskedErrors: { maskError: (error) => toGraphQLError(error, log) },
-    graphiql: { title: 'Job Runner GraphQL', defaultQuery: '{\n  health {\n    status\n    version\n  }\n}\n' },
+    // GraphiQL subscribes over SSE (GET, Accept: text/event-stream) with the Headers tab's Authorization.
+    graphiql: { title: 'Job Runner GraphQL', defaultQuery: DEFAULT_QUERY, subscriptionsProtocol: 'GRAPHQL_SSE' },
     renderGraphiQL: (opts) => graphiqlHtml(opts as Record<string, unknown>),
     landingPage: false,
     logging: false,
-    plugins: [useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf'] }), useSharedSubscriptionEvents(VIEWER_INDEPENDENT_SUBSCRIPTIONS)],
+    // Answered in handle() before yoga, for /graphql alone.
+    cors: false,
+    batching: { limit: BATCH_LIMIT },
+    plugins: [useSimpleRequestRefusal(), useDomainErrorStatus(), useQueryLimits(schema, config.maxLogBytes), useAPQ(), useSharedSubscriptionEvents(VIEWER_INDEPENDENT_SUBSCRIPTIONS)],
   });
 
   const router = createRouter(schema, routes, log, config);
@@ -118,11 +151,20 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   const logStream = createLogStream({ prefix, routes, schema, live: services.live, contextFor, log });
 
   async function handleGraphQL(req: IncomingMessage, res: ServerResponse, url: URL, clientAddress: string) {
+    const cors = corsHeaders(req.headers.origin, config.corsOrigins);
+    if (req.method === 'OPTIONS') return void res.writeHead(204, { ...cors, ...preflightHeaders(req.headers.origin) }).end();
     const body = req.method === 'GET' || req.method === 'HEAD' ? undefined : await readBody(req, config.maxBodyBytes);
+    // Variables and extensions are JSON that yoga parses and graphql-js walks recursively.
+    const json = body ? body.toString('utf8') : `${url.searchParams.get('variables') ?? ''}${url.searchParams.get('extensions') ?? ''}`;
+    if (nestingDepth(json, MAX_NESTING) > MAX_NESTING) {
+      const message = `The request's JSON nests more than ${MAX_NESTING} levels deep`;
+      return send(res, 400, { errors: [{ message, extensions: { code: 'BAD_USER_INPUT' } }] }, cors);
+    }
     const headers = new Headers();
     for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers.set(k, v);
-    const response = await yoga.fetch(url, { method: req.method, headers, body: body && new Uint8Array(body) }, { clientAddress });
-    res.writeHead(response.status, Object.fromEntries(response.headers));
+    const serverContext: ServerContext = { clientAddress, maxLogBytes: config.maxLogBytes, budget: { spent: 0 } };
+    const response = await yoga.fetch(url, { method: req.method, headers, body: body && new Uint8Array(body) }, serverContext);
+    res.writeHead(response.status, { ...Object.fromEntries(response.headers), ...cors });
     if (response.body) for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) res.write(chunk);
     res.end();
   }
@@ -148,6 +190,9 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
           context: () => contextFor(req.headers.authorization, clientAddress),
         });
         return send(res, out.status, out.body, out.headers);
+      }
+      if (path === '/playground') {
+        return void res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(playgroundHtml('/graphql', DEFAULT_QUERY));
       }
       if (path === '/docs') {
         return void res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(swaggerHtml(`${prefix}/openapi.json`));
@@ -198,7 +243,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
       const { port } = server.address() as AddressInfo;
       const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
       const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-      log.info('listening', { url, graphql: `${url}/graphql`, docs: `${url}/docs`, database: config.database.provider });
+      log.info('listening', { url, graphql: `${url}/graphql`, playground: `${url}/playground`, docs: `${url}/docs`, database: config.database.provider });
       return url;
     },
     async stop(graceMs = config.shutdownGraceMs) {

@@ -8,6 +8,7 @@ import { toIssues } from '../services/validation.js';
 import { toGraphQLError } from '../graphql/errors.js';
 import type { Context } from '../graphql/context.js';
 import type { Logger } from '../logger.js';
+import { MAX_NESTING, nestingDepth } from '../server/body.js';
 import { notAuthenticated, notFound, restError, validationError, type RestError } from './errorMapping.js';
 import type { Method, Route, RouteInput } from './route.js';
 
@@ -52,6 +53,9 @@ function parseBody(raw: Buffer, route: Route, contentType: string | undefined): 
   }
   if (contentType && !/^application\/(.+\+)?json\b/i.test(contentType)) {
     return { ok: false, error: validationError([{ type: 'model_attributes_type', loc: ['body'], msg: 'Input should be a valid dictionary or object to extract fields from', input: text.slice(0, 200) }]) };
+  }
+  if (nestingDepth(text, MAX_NESTING) > MAX_NESTING) {
+    return { ok: false, error: validationError([{ type: 'json_invalid', loc: ['body'], msg: `JSON nests more than ${MAX_NESTING} levels deep`, input: {} }]) };
   }
   try {
     return { ok: true, value: JSON.parse(text) };

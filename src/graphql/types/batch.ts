@@ -1,5 +1,5 @@
 import type { BatchView } from '../../services/batches.js';
-import { builder } from '../builder.js';
+import { BATCH_JOBS_BOUND, builder } from '../builder.js';
 import { requireViewer } from '../context.js';
 import { present } from '../input.js';
 import { JobStatsType, JobStatusEnum, JobType, SubmitJobInput, submitted } from './job.js';
@@ -17,7 +17,7 @@ const BatchType = builder.objectRef<BatchView>('Batch').implement({
     jobs: t.field({
       type: [JobType],
       description: 'Every job of the batch, in submission order.',
-      complexity: { field: 5, multiplier: 10 },
+      complexity: { field: 5, multiplier: BATCH_JOBS_BOUND },
       resolve: (b, _args, ctx) => b.jobs ?? ctx.services.batches.jobsOf(b.id),
     }),
   }),
@@ -46,6 +46,7 @@ builder.queryFields((t) => ({
     type: BatchType,
     authScopes: { authenticated: true },
     description: 'Your batches (admins and viewers: all), oldest first.',
+    complexity: (args) => ({ field: 1, multiplier: Math.min(args.first ?? 100, 1000) / 10 }),
     resolve: (_root, args, ctx) => ctx.services.batches.list(requireViewer(ctx), { first: args.first, after: args.after }),
   }),
 }));

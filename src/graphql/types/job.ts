@@ -1,6 +1,6 @@
 import { RESOURCE_LIMITS, type ResourceLimits } from '../../config.js';
 import type { JobLogs, JobStats } from '../../services/jobs.js';
-import { builder } from '../builder.js';
+import { builder, logStreamCost } from '../builder.js';
 import { requireViewer } from '../context.js';
 import { present } from '../input.js';
 
@@ -21,8 +21,8 @@ const JobLogsType = builder.objectRef<JobLogs>('JobLogs').implement({
     jobId: t.exposeID('jobId'),
     status: t.field({ type: JobStatusEnum, resolve: (l) => l.status as StatusValue }),
     exitCode: t.exposeInt('exitCode', { nullable: true }),
-    stdout: t.exposeString('stdout'),
-    stderr: t.exposeString('stderr'),
+    stdout: t.exposeString('stdout', { complexity: (_args, ctx) => logStreamCost(ctx) }),
+    stderr: t.exposeString('stderr', { complexity: (_args, ctx) => logStreamCost(ctx) }),
     stdoutTruncated: t.exposeBoolean('stdoutTruncated'),
     stderrTruncated: t.exposeBoolean('stderrTruncated'),
   }),
