@@ -1,16 +1,29 @@
-// GraphQL over WebSocket (graphql-transport-ws) on the HTTP server's
-// /graphql path. Operations run through yoga's enveloped execute/subscribe,
-// so they get the same plugins (error masking, ...) and the same context
-// factory as HTTP; every subscribe builds a fresh context, which re-reads the
-// caller's role and activity from the database.
+// GraphQL over WebSocket on the HTTP server's /graphql path, in both
+// protocols, chosen by Sec-WebSocket-Protocol: graphql-transport-ws
+// (graphql-ws; preferred when both are offered) and the legacy graphql-ws
+// protocol of subscriptions-transport-ws (./legacyWs.ts; GraphQL Playground
+// and older Apollo clients speak it). A socket offering neither is closed
+// with 4406 and a reason naming both.
+//
+// Both protocols share everything below: authentication from the
+// connection_init payload, the per-user connection limit, the token-expiry
+// and access-change closes, and one way of running an operation: yoga's
+// enveloped parse/validate/execute/subscribe (so the same plugins and
+// limits as HTTP) with the same context factory; every operation builds a
+// fresh context, which re-reads the caller's role and activity.
 //
 // Close codes: 4403 "Forbidden" for a missing/bad token in connection_init,
 // when the token expires while connected, and when the user's access changes
 // (session revoked, password, role or activity changed: announced on every
-// process, then re-checked here); 4429 past the per-user
-// connection limit; 4408 (graphql-ws) when connection_init does not arrive in
-// time. Past the per-connection subscription limit the new operation gets a
-// RATE_LIMITED GraphQL error.
+// process, then re-checked here); 4429 past the per-user connection limit;
+// 4408 when connection_init does not arrive in time; 1009 with a reason for
+// a message over `maxPayloadBytes`. Past the per-connection subscription
+// limit the new operation gets a RATE_LIMITED GraphQL error. The legacy
+// protocol first says why in a connection_error message.
+//
+// Backpressure: an operation's next result is pulled only while the
+// socket holds at most MAX_BUFFERED_BYTES unsent; a log follower that is not
+// pulled falls back to the database, so a slow reader costs about that bound.
 //
 // Keep-alive: a ping every `keepAliveMs`; a socket that neither answered the
 // previous ping nor took any of our bytes since is terminated. (graphql-ws's
@@ -20,8 +33,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { GraphQLError, type ExecutionArgs } from 'graphql';
-import { CloseCode, type OperationResult } from 'graphql-ws';
+import { GraphQLError, getOperationAST, type ExecutionArgs, type OperationTypeNode } from 'graphql';
+import { CloseCode, DEPRECATED_GRAPHQL_WS_PROTOCOL, GRAPHQL_TRANSPORT_WS_PROTOCOL, type OperationResult } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import type { YogaServerInstance } from 'graphql-yoga';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -31,11 +44,16 @@ import type { Services } from '../services/index.js';
 import { sameRights } from '../services/policy.js';
 import { clientAddressOf } from './clientAddress.js';
 import { bearerToken } from './contextFactory.js';
+import { serveLegacyProtocol } from './legacyWs.js';
 
-export const WS_PATH = '/graphql';
-export const CLOSE_TOO_MANY_CONNECTIONS = 4429;
+const WS_PATH = '/graphql';
+const CLOSE_TOO_MANY_CONNECTIONS = 4429;
+const CLOSE_MESSAGE_TOO_BIG = 1009;
 
-export interface LiveSocketOptions {
+/** Unsent bytes a socket may hold before its operations stop pulling results. */
+const MAX_BUFFERED_BYTES = 1024 * 1024;
+
+interface LiveSocketOptions {
   maxConnectionsPerUser: number;
   maxSubscriptionsPerConnection: number;
   /** Ping interval; a socket that does not pong within it is terminated. */
@@ -46,7 +64,7 @@ export interface LiveSocketOptions {
   trustProxy: boolean;
 }
 
-export const DEFAULT_SOCKET_OPTIONS: LiveSocketOptions = {
+const DEFAULT_SOCKET_OPTIONS: LiveSocketOptions = {
   trustProxy: false,
   maxConnectionsPerUser: 50,
   maxSubscriptionsPerConnection: 100,
@@ -54,14 +72,100 @@ export const DEFAULT_SOCKET_OPTIONS: LiveSocketOptions = {
   maxPayloadBytes: 1024 * 1024,
 };
 
+/** How long a socket may stay open without connection_init. */
+export const CONNECTION_INIT_WAIT_MS = 3000;
+
 interface Connection {
   authorization: string;
   viewer: Viewer;
   expiryTimer: NodeJS.Timeout | null;
 }
 
+/** Why connection_init was refused: the close code and reason to send. */
+export interface Refusal {
+  code: number;
+  reason: string;
+}
+
+/** An operation ready to run: parsed, validated, with its context. */
+export interface PreparedOperation {
+  operation: OperationTypeNode;
+  args: ExecutionArgs;
+  /** Runs it through yoga's enveloped execute or subscribe; results are pulled only while `socket` keeps up. */
+  run(): Promise<Awaited<OperationResult>>;
+}
+
+/** What a protocol handler needs from the shared connection logic. */
+export interface SocketSessions {
+  maxSubscriptionsPerConnection: number;
+  keepAliveMs: number;
+  /** Authenticates a connection_init payload and registers the socket, or says why not. */
+  admit(socket: WebSocket, request: IncomingMessage, params: unknown): Promise<Refusal | null>;
+  /** Parses and validates an operation for an admitted socket; GraphQL errors when it cannot run. */
+  prepare(socket: WebSocket, request: IncomingMessage, payload: OperationPayload): Promise<PreparedOperation | GraphQLError[]>;
+}
+
+export interface OperationPayload {
+  query: string;
+  operationName?: string | null;
+  variables?: Record<string, unknown> | null;
+  extensions?: Record<string, unknown> | null;
+}
+
 // setTimeout fires at once past 2^31-1 ms; tokens may live 30 days.
 const MAX_TIMER_MS = 2 ** 31 - 1;
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * The Authorization value in a connection_init payload: the key in any
+ * letter case, at the top level or inside a `headers` object (GraphQL
+ * Playground and other IDEs send their HTTP headers panel verbatim).
+ */
+function authorizationOf(params: unknown): string | null {
+  if (!isRecord(params)) return null;
+  for (const source of [params, params.headers]) {
+    if (!isRecord(source)) continue;
+    for (const [key, value] of Object.entries(source)) {
+      if (key.toLowerCase() === 'authorization' && typeof value === 'string') return value;
+    }
+  }
+  return null;
+}
+
+/** Resolves once `ws` holds at most MAX_BUFFERED_BYTES unsent (or is closed). */
+async function writable(ws: WebSocket, raw: Socket): Promise<void> {
+  while (ws.bufferedAmount > MAX_BUFFERED_BYTES && ws.readyState === WebSocket.OPEN && !raw.destroyed) {
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        raw.off('drain', done);
+        raw.off('close', done);
+        resolve();
+      };
+      raw.on('drain', done);
+      raw.on('close', done);
+    });
+  }
+}
+
+/**
+ * `source`, pulled only while the socket keeps up. A plain iterator, not an
+ * async generator: return() must reach the source at once even while a
+ * next() waits, so stopping a quiet subscription does not wait for its next event.
+ */
+function paced<T>(source: AsyncIterable<T>, ws: WebSocket, raw: Socket): AsyncIterableIterator<T> & { return(value?: unknown): Promise<IteratorResult<T>> } {
+  const it = source[Symbol.asyncIterator]();
+  const paced = {
+    async next(): Promise<IteratorResult<T>> {
+      await writable(ws, raw);
+      return it.next();
+    },
+    return: (value?: unknown) => (it.return ? it.return(value) : Promise.resolve({ done: true as const, value: undefined })),
+    throw: (err?: unknown) => (it.throw ? it.throw(err) : Promise.reject(err)),
+    [Symbol.asyncIterator]: () => paced,
+  };
+  return paced;
+}
 
 export interface GraphQLWebSocket {
   /** The HTTP server's 'upgrade' handler: WebSocket on /graphql, 404 elsewhere. */
@@ -79,7 +183,12 @@ export function createGraphQLWebSocket(
   options: Partial<LiveSocketOptions> = {},
 ): GraphQLWebSocket {
   const opts = { ...DEFAULT_SOCKET_OPTIONS, ...options };
-  const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayloadBytes, perMessageDeflate: false });
+  const serverOptions = { noServer: true, maxPayload: opts.maxPayloadBytes, perMessageDeflate: false };
+  const modern = new WebSocketServer(serverOptions);
+  const legacy = new WebSocketServer({ ...serverOptions, handleProtocols: () => DEPRECATED_GRAPHQL_WS_PROTOCOL });
+  // Echoes the client's first subprotocol: a client whose offer gets none
+  // fails the handshake and never sees the 4406 close that says why.
+  const refused = new WebSocketServer({ noServer: true, maxPayload: 1024, handleProtocols: (offered) => offered.values().next().value ?? false });
   const connections = new WeakMap<WebSocket, Connection>();
   const perUser = new Map<string, Set<WebSocket>>();
 
@@ -140,91 +249,155 @@ export function createGraphQLWebSocket(
     timer.unref();
     ws.once('close', () => clearInterval(timer));
   }
-  wss.on('connection', (ws: WebSocket, req: IncomingMessage) => keepAlive(ws, req.socket));
 
+  // ws closes a socket whose message is over maxPayload with 1009 and no
+  // reason (the close frame is sent before any event we could answer);
+  // this gives that close its reason.
+  function explainOversize(ws: WebSocket) {
+    const close = ws.close.bind(ws);
+    ws.close = (code?: number, reason?: string | Buffer) =>
+      close(code, code === CLOSE_MESSAGE_TOO_BIG && !reason ? `Message too big: at most ${opts.maxPayloadBytes} bytes` : reason);
+  }
+
+
+  const sessions: SocketSessions = {
+    maxSubscriptionsPerConnection: opts.maxSubscriptionsPerConnection,
+    keepAliveMs: opts.keepAliveMs,
+
+    async admit(socket, request, params) {
+      const authorization = authorizationOf(params);
+      const token = bearerToken(authorization);
+      const address = clientAddressOf(request, opts.trustProxy);
+      const session = token ? await services.auth.authenticate(token, address) : null;
+      if (session && 'problem' in session) return { code: CloseCode.Forbidden, reason: `Forbidden: ${session.problem}` };
+      if (!session) return { code: CloseCode.Forbidden, reason: 'Forbidden' };
+      if (session.expiresAt <= Date.now()) return { code: CloseCode.Forbidden, reason: 'Forbidden: token expired' };
+      if (socket.readyState !== WebSocket.OPEN) return { code: CloseCode.Forbidden, reason: 'Forbidden: socket closed' };
+      const userId = session.viewer.id;
+      const mine = perUser.get(userId) ?? new Set<WebSocket>();
+      if (mine.size >= opts.maxConnectionsPerUser) {
+        return { code: CLOSE_TOO_MANY_CONNECTIONS, reason: `Too many connections: at most ${opts.maxConnectionsPerUser} per user` };
+      }
+      mine.add(socket);
+      perUser.set(userId, mine);
+      const conn: Connection = { authorization: authorization!, viewer: session.viewer, expiryTimer: null };
+      connections.set(socket, conn);
+      closeAtExpiry(socket, conn, session.expiresAt);
+      socket.once('close', () => release(socket));
+      log.debug('websocket connected', { userId, client: address, protocol: socket.protocol });
+      return null;
+    },
+
+    async prepare(socket, request, payload) {
+      const conn = connections.get(socket);
+      if (!conn) return [new GraphQLError('Not authenticated', { extensions: { code: 'UNAUTHENTICATED' } })];
+      // An operation arrives in a message body, as in a POST: yoga then allows mutations, as graphql-ws does.
+      const enveloped = yoga.getEnveloped({
+        request: new Request(`http://localhost${WS_PATH}`, { method: 'POST', headers: { authorization: conn.authorization, 'content-type': 'application/json' } }),
+        clientAddress: clientAddressOf(request, opts.trustProxy),
+        params: payload,
+      });
+      let document;
+      try {
+        document = enveloped.parse(payload.query);
+      } catch (err) {
+        if (err instanceof GraphQLError) return [err];
+        throw err;
+      }
+      const errors = enveloped.validate(enveloped.schema, document);
+      if (errors.length) return errors as GraphQLError[];
+      const operation = getOperationAST(document, payload.operationName)?.operation;
+      if (!operation) return [new GraphQLError('Unable to identify operation')];
+      const args: ExecutionArgs = {
+        schema: enveloped.schema,
+        operationName: payload.operationName,
+        document,
+        variableValues: payload.variables,
+        // The context factory authenticates again (role and activity from the database).
+        contextValue: await enveloped.contextFactory(),
+      };
+      const raw = request.socket;
+      return {
+        operation,
+        args,
+        async run() {
+          const result = (await (operation === 'subscription' ? enveloped.subscribe(args) : enveloped.execute(args))) as Awaited<OperationResult>;
+          return Symbol.asyncIterator in result ? paced(result, socket, raw) : result;
+        },
+      };
+    },
+  };
+
+  // graphql-ws: onSubscribe prepares; its execute/subscribe run what was prepared for those arguments.
+  const prepared = new WeakMap<ExecutionArgs, PreparedOperation>();
+  const runPrepared = (args: ExecutionArgs) => prepared.get(args)!.run();
   useServer<Record<string, unknown>>(
     {
-      execute: (args: ExecutionArgs) => (args.rootValue as Enveloped).execute(args),
-      subscribe: (args: ExecutionArgs) => (args.rootValue as Enveloped).subscribe(args),
+      connectionInitWaitTimeout: CONNECTION_INIT_WAIT_MS,
+      execute: runPrepared,
+      subscribe: runPrepared,
 
       async onConnect(ctx) {
         const { socket, request } = ctx.extra;
-        const raw = ctx.connectionParams?.authorization;
-        const token = typeof raw === 'string' ? bearerToken(raw) : null;
-        const session = token ? await services.auth.authenticate(token, clientAddressOf(request, opts.trustProxy)) : null;
-        if (session && 'problem' in session) {
-          socket.close(CloseCode.Forbidden, `Forbidden: ${session.problem}`);
-          return false;
-        }
-        if (!session || session.expiresAt <= Date.now()) return false; // 4403 Forbidden
-        if (socket.readyState !== WebSocket.OPEN) return false;
-        const userId = session.viewer.id;
-        const mine = perUser.get(userId) ?? new Set<WebSocket>();
-        if (mine.size >= opts.maxConnectionsPerUser) {
-          socket.close(CLOSE_TOO_MANY_CONNECTIONS, `Too many connections: at most ${opts.maxConnectionsPerUser} per user`);
-          return false;
-        }
-        mine.add(socket);
-        perUser.set(userId, mine);
-        const conn: Connection = { authorization: raw as string, viewer: session.viewer, expiryTimer: null };
-        connections.set(socket, conn);
-        closeAtExpiry(socket, conn, session.expiresAt);
-        socket.once('close', () => release(socket));
-        log.debug('websocket connected', { userId, client: clientAddressOf(request, opts.trustProxy) });
-        return true;
+        const refusal = await sessions.admit(socket, request, ctx.connectionParams);
+        if (!refusal) return true;
+        if (socket.readyState === WebSocket.OPEN) socket.close(refusal.code, refusal.reason);
+        return false;
       },
 
       async onSubscribe(ctx, _id, payload) {
-        const conn = connections.get(ctx.extra.socket);
-        if (!conn) return [new GraphQLError('Not authenticated', { extensions: { code: 'UNAUTHENTICATED' } })];
         // ctx.subscriptions already holds this operation.
-        if (Object.keys(ctx.subscriptions).length > opts.maxSubscriptionsPerConnection) {
+        if (connections.has(ctx.extra.socket) && Object.keys(ctx.subscriptions).length > opts.maxSubscriptionsPerConnection) {
           return [
             new GraphQLError(`Too many subscriptions on this connection: at most ${opts.maxSubscriptionsPerConnection}; complete some or open another connection`, {
               extensions: { code: 'RATE_LIMITED' },
             }),
           ];
         }
-        const enveloped = yoga.getEnveloped({
-          request: new Request(`http://localhost${WS_PATH}`, { headers: { authorization: conn.authorization } }),
-          clientAddress: clientAddressOf(ctx.extra.request, opts.trustProxy),
-          params: payload,
-        });
-        let document;
-        try {
-          document = enveloped.parse(payload.query);
-        } catch (err) {
-          if (err instanceof GraphQLError) return [err];
-          throw err;
-        }
-        const errors = enveloped.validate(enveloped.schema, document);
-        if (errors.length) return errors as GraphQLError[];
-        const args: ExecutionArgs = {
-          schema: enveloped.schema,
-          operationName: payload.operationName,
-          document,
-          variableValues: payload.variables,
-          // The context factory authenticates again (role and activity from the database).
-          contextValue: await enveloped.contextFactory(),
-          rootValue: { execute: enveloped.execute, subscribe: enveloped.subscribe } as Enveloped,
-        };
-        return args;
+        const op = await sessions.prepare(ctx.extra.socket, ctx.extra.request, payload);
+        if (Array.isArray(op)) return op;
+        prepared.set(op.args, op);
+        return op.args;
       },
     },
-    wss,
+    modern,
     0, // keep-alive above
   );
+  serveLegacyProtocol(legacy, sessions, log);
+
+  // After useServer's own 'connection' listener, so that its 'error' listener can be replaced.
+  for (const wss of [modern, legacy]) {
+    wss.on('connection', (ws: WebSocket, req: IncomingMessage) => {
+      // A socket's 'error' is the client's protocol error (an oversized
+      // message, a bad frame) and ws closes the socket itself; graphql-ws
+      // would print it to stderr as an internal error.
+      ws.removeAllListeners('error');
+      ws.on('error', (err) => log.debug('websocket client error', { err: err.message }));
+      explainOversize(ws);
+      keepAlive(ws, req.socket);
+    });
+  }
+
+  const upgradeTo = (wss: WebSocketServer, req: IncomingMessage, socket: Duplex, head: Buffer, then: (ws: WebSocket) => void) =>
+    wss.handleUpgrade(req, socket, head, then);
 
   return {
     handleUpgrade(req, socket, head) {
       const path = new URL(req.url ?? '/', 'http://localhost').pathname;
       if (path !== WS_PATH) return void socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-      wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+      const offered = new Set((req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim()));
+      if (offered.has(GRAPHQL_TRANSPORT_WS_PROTOCOL)) return upgradeTo(modern, req, socket, head, (ws) => modern.emit('connection', ws, req));
+      if (offered.has(DEPRECATED_GRAPHQL_WS_PROTOCOL)) return upgradeTo(legacy, req, socket, head, (ws) => legacy.emit('connection', ws, req));
+      // A close with a reason tells a browser client more than an HTTP refusal would.
+      upgradeTo(refused, req, socket, head, (ws) => {
+        ws.on('error', () => {}); // whatever the client sends before the close: ws closes the socket itself
+        ws.close(CloseCode.SubprotocolNotAcceptable, `Subprotocol not acceptable: offer ${GRAPHQL_TRANSPORT_WS_PROTOCOL} or ${DEPRECATED_GRAPHQL_WS_PROTOCOL}`);
+      });
     },
-    connectionCount: () => wss.clients.size,
+    connectionCount: () => modern.clients.size + legacy.clients.size,
     async close(timeoutMs = 1000) {
       offAccess();
-      const open = [...wss.clients];
+      const open = [...modern.clients, ...legacy.clients, ...refused.clients];
       await Promise.all(
         open.map(
           (ws) =>
@@ -239,13 +412,7 @@ export function createGraphQLWebSocket(
             }),
         ),
       );
-      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      await Promise.all([modern, legacy, refused].map((wss) => new Promise<void>((resolve) => wss.close(() => resolve()))));
     },
   };
-}
-
-// yoga's enveloped execute/subscribe travel to graphql-ws's execute/subscribe in rootValue.
-interface Enveloped {
-  execute: (args: ExecutionArgs) => OperationResult;
-  subscribe: (args: ExecutionArgs) => OperationResult;
 }
