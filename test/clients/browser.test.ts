@@ -1,5 +1,8 @@
 // In Chromium: GraphQL Playground at /playground (the vendored 1.7.28 build)
-// runs a query with nothing fetched from another host, and GraphiQL at
+// runs a query with nothing fetched from another host and, with the
+// Authorization header in its HTTP HEADERS panel, a jobLog subscription over
+// its legacy graphql-ws (subscriptions-transport-ws) socket that shows the
+// job's output while it runs; GraphiQL at
 // /graphql shows its default query on a first visit and runs a jobUpdated
 // subscription (over SSE) with only the Authorization header set.
 // Transport behaviour: one provider (SQLite) is enough.
@@ -42,6 +45,62 @@ describe('GraphQL IDEs in Chromium', () => {
     await page.locator('.CodeMirror').first().click();
     await page.keyboard.press('Control+Enter');
     await expect.poll(() => page.locator('body').innerText(), { timeout: 20_000 }).toMatch(/"status":\s*"ok"/);
+    expect(problems.filter((p) => !p.includes('.map'))).toEqual([]);
+    await page.close();
+  });
+
+  it('Playground: a jobLog subscription over its legacy WebSocket transport shows chunks while the job runs', async () => {
+    const { page, problems } = await open('/playground');
+    const query = page.locator('.CodeMirror').first();
+    await query.waitFor({ state: 'visible', timeout: 20_000 });
+    await expect.poll(() => query.innerText(), { timeout: 10_000 }).toContain('health');
+
+    // Prints tick-1 … tick-40, one every 200 ms (about 8 s).
+    const job = await s.request('POST', '/jobs', {
+      token: s.adminToken,
+      body: { name: 'playground-log', command: ['sh', '-c', 'for i in $(seq 1 40); do echo tick-$i; sleep 0.2; done'] },
+    });
+    expect(job.status).toBe(202);
+
+    // The HTTP HEADERS panel (Playground sends them as connectionParams in connection_init).
+    await page.getByText(/^HTTP Headers/).first().click();
+    // The editors: the query, the variables/headers panel, the result.
+    const headers = page.locator('.CodeMirror').nth(1);
+    await headers.waitFor({ state: 'visible', timeout: 10_000 });
+    await headers.click();
+    await page.keyboard.press('Control+A');
+    await page.keyboard.press('Delete');
+    await page.keyboard.insertText(`{ "Authorization": "Bearer ${s.adminToken}" }`);
+
+    await query.click();
+    await page.keyboard.press('Control+A');
+    await page.keyboard.press('Delete');
+    await page.keyboard.insertText(`subscription { jobLog(id: "${job.body.id}") { seq data } }`);
+    const sockets: string[] = [];
+    const sent: any[] = [];
+    page.on('websocket', (ws) => {
+      sockets.push(ws.url());
+      ws.on('framesent', (f) => sent.push(JSON.parse(String(f.payload))));
+    });
+    await page.getByTitle('Execute Query (Ctrl-Enter)').click();
+
+    // The page's text: "tick-" can only come from the responses (the editors hold the query and the header).
+    const results = () => page.locator('body').innerText();
+    const status = async () => (await s.request('GET', `/jobs/${job.body.id}`, { token: s.adminToken })).body.status;
+    // Some tick shows while the job still runs.
+    await expect.poll(() => results(), { timeout: 10_000 }).toMatch(/tick-\d+/);
+    expect(await status()).toBe('running');
+    const seen = Number((await results()).match(/tick-(\d+)/)![1]);
+    expect(seen).toBeLessThan(40);
+    // More arrive afterwards, pushed over the same socket.
+    await expect.poll(() => results(), { timeout: 10_000 }).toContain(`tick-${seen + 2}`);
+    expect(sockets).toEqual([`${s.url.replace(/^http/, 'ws')}/graphql`]);
+    // The legacy protocol's messages, the token in connection_init's payload.
+    await expect.poll(() => sent.map((m) => m.type), { timeout: 5_000 }).toEqual(expect.arrayContaining(['connection_init', 'start']));
+    expect(sent.find((m) => m.type === 'connection_init').payload).toMatchObject({ Authorization: `Bearer ${s.adminToken}` });
+    // The last line arrives too, and the job ends (it sleeps 200 ms after it).
+    await expect.poll(() => results(), { timeout: 15_000 }).toContain('tick-40');
+    await expect.poll(() => status(), { timeout: 5_000 }).toBe('success');
     expect(problems.filter((p) => !p.includes('.map'))).toEqual([]);
     await page.close();
   });
