@@ -8,10 +8,9 @@
 import { ApolloClient, InMemoryCache, gql } from '@apollo/client';
 import { GraphQLWsLink } from '@apollo/client/link/subscriptions';
 import { createClient, type Client } from 'graphql-ws';
-import { SignJWT, decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { startServer, waitFor, type TestServer } from '../helpers/server.js';
+import { expiredToken, startServer, waitFor, type TestServer } from '../helpers/server.js';
 import { JOB_LOG, linesOf, withTimeout, wsUrl, type Chunk } from '../helpers/ws.js';
 
 type User = Awaited<ReturnType<TestServer['user']>>;
@@ -97,14 +96,7 @@ describe('@apollo/client GraphQLWsLink (graphql-ws) on sqlite', () => {
   });
 
   it('a bad token and an expired one: the Apollo observer sees the 4403 close and its reason', async () => {
-    const expired = await new SignJWT({ sid: decodeJwt(op.token).sid })
-      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-      .setSubject(op.id)
-      .setIssuer('jobrunner')
-      .setAudience('jobrunner-api')
-      .setIssuedAt(Math.floor(Date.now() / 1000) - 120)
-      .setExpirationTime(Math.floor(Date.now() / 1000) - 60)
-      .sign(new TextEncoder().encode(s.env.JWT_SECRET));
+    const expired = await expiredToken(s, op.token);
     for (const [token, reason] of [
       ['not-a-jwt', 'Forbidden: malformed token'],
       [expired, 'Forbidden: token expired'],

@@ -12,9 +12,8 @@ import { PersistedQueryLink } from '@apollo/client/link/persisted-queries';
 import { Client, cacheExchange, fetchExchange } from '@urql/core';
 import { GraphQLClient } from 'graphql-request';
 import { createClient } from 'graphql-sse';
-import { SignJWT, decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type TestServer } from '../helpers/server.js';
+import { expiredToken, startServer, type TestServer } from '../helpers/server.js';
 
 const SUBMIT = 'mutation ($input: SubmitJobInput!) { submitJob(input: $input) { id name status } }';
 const JOB_LOG = 'subscription ($id: ID!) { jobLog(id: $id) { seq stream data } }';
@@ -31,16 +30,7 @@ describe('GraphQL clients over HTTP', () => {
     s = await startServer('sqlite');
     endpoint = `${s.url}/graphql`;
     token = (await s.user('operator')).token;
-    const claims = decodeJwt(token);
-    // The user's live session, with an expiry in the past.
-    expired = await new SignJWT({ sid: claims.sid })
-      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-      .setSubject(claims.sub!)
-      .setIssuer('jobrunner')
-      .setAudience('jobrunner-api')
-      .setIssuedAt(Math.floor(Date.now() / 1000) - 120)
-      .setExpirationTime(Math.floor(Date.now() / 1000) - 60)
-      .sign(new TextEncoder().encode(s.env.JWT_SECRET));
+    expired = await expiredToken(s, token);
   });
   afterAll(async () => {
     await s?.stop();

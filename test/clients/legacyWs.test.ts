@@ -6,12 +6,11 @@
 // subprotocols). One provider: this is about the transport, and the
 // database-dependent parts (sessions, revocation) are covered on both
 // providers in test/foundation.
-import { SignJWT, decodeJwt } from 'jose';
 import { SubscriptionClient } from 'subscriptions-transport-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { submit } from '../helpers/jobs.js';
-import { startServer, type TestServer } from '../helpers/server.js';
+import { expiredToken, startServer, type TestServer } from '../helpers/server.js';
 import { JOB_LOG, linesOf, withTimeout, wsUrl, type Chunk, type CloseInfo } from '../helpers/ws.js';
 
 type User = Awaited<ReturnType<TestServer['user']>>;
@@ -128,14 +127,7 @@ describe('legacy graphql-ws protocol (subscriptions-transport-ws) on sqlite', ()
   });
 
   it('no token, a bad token, an expired token: connection_error saying why, then close 4403', async () => {
-    const expired = await new SignJWT({ sid: decodeJwt(op.token).sid })
-      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-      .setSubject(op.id)
-      .setIssuer('jobrunner')
-      .setAudience('jobrunner-api')
-      .setIssuedAt(Math.floor(Date.now() / 1000) - 120)
-      .setExpirationTime(Math.floor(Date.now() / 1000) - 60)
-      .sign(new TextEncoder().encode(s.env.JWT_SECRET));
+    const expired = await expiredToken(s, op.token);
     const cases: [Record<string, unknown>, string][] = [
       [{}, 'Forbidden'],
       [{ authorization: 'Bearer not-a-jwt' }, 'Forbidden: malformed token'],

@@ -5,12 +5,11 @@
 // every byte (the server stops pulling instead of queueing). One provider:
 // this is about the transport; sessions and revocation are covered on both
 // providers in test/foundation.
-import { SignJWT, decodeJwt } from 'jose';
 import { createClient, type Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { getLogs, submit, waitTerminal } from '../helpers/jobs.js';
-import { startServer, waitFor, type TestServer } from '../helpers/server.js';
+import { expiredToken, startServer, waitFor, type TestServer } from '../helpers/server.js';
 import { JOB_LOG, linesOf, track, withTimeout, wsClient, wsUrl, type Chunk, type CloseInfo } from '../helpers/ws.js';
 
 type User = Awaited<ReturnType<TestServer['user']>>;
@@ -73,14 +72,7 @@ describe('graphql-transport-ws (graphql-ws) on sqlite', () => {
   });
 
   it('a bad token and an expired one in `headers`: close 4403 saying why', async () => {
-    const expired = await new SignJWT({ sid: decodeJwt(op.token).sid })
-      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-      .setSubject(op.id)
-      .setIssuer('jobrunner')
-      .setAudience('jobrunner-api')
-      .setIssuedAt(Math.floor(Date.now() / 1000) - 120)
-      .setExpirationTime(Math.floor(Date.now() / 1000) - 60)
-      .sign(new TextEncoder().encode(s.env.JWT_SECRET));
+    const expired = await expiredToken(s, op.token);
     for (const [token, reason] of [
       ['not-a-jwt', 'Forbidden: malformed token'],
       [expired, 'Forbidden: token expired'],

@@ -1,6 +1,7 @@
 // A real listening server on an ephemeral port, in-process, on a fresh
 // database; plus the few calls every suite needs (tokens, users).
 import { mkdirSync } from 'node:fs';
+import { SignJWT, decodeJwt } from 'jose';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
@@ -131,4 +132,18 @@ export async function waitFor<T>(fn: () => Promise<T | undefined | null | false>
     if (Date.now() > deadline) throw new Error(`waitFor: condition not met within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, intervalMs));
   }
+}
+
+/** `token` (same user, same live session) as it would be had it expired a minute ago: signed with the test server's secret. */
+export async function expiredToken(s: Pick<TestServer, 'env'>, token: string): Promise<string> {
+  const { sub, sid } = decodeJwt(token);
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({ sid })
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setSubject(sub!)
+    .setIssuer('jobrunner')
+    .setAudience('jobrunner-api')
+    .setIssuedAt(now - 120)
+    .setExpirationTime(now - 60)
+    .sign(new TextEncoder().encode(s.env.JWT_SECRET));
 }
