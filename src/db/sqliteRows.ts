@@ -28,6 +28,8 @@ export function jobFromRow(r: Row): Job {
     startedAt: date(r.started_at),
     finishedAt: date(r.finished_at),
     workerId: r.worker_id as string | null,
+    attempt: r.attempt as number,
+    stopRequest: r.stop_request as string | null,
     pid: r.pid as number | null,
     stdoutBytes: r.stdout_bytes as number,
     stderrBytes: r.stderr_bytes as number,

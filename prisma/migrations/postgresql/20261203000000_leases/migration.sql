@@ -1,0 +1,4 @@
+-- AlterTable
+ALTER TABLE "jobs" ADD COLUMN     "attempt" INTEGER NOT NULL DEFAULT 0,
+ADD COLUMN     "stop_request" TEXT;
+ALTER TABLE "workers" ADD COLUMN     "lease_expires_at" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP;
