@@ -606,6 +606,8 @@ void iso_sweep(void) {
   }
 }
 
+void iso_kill(struct iso_job *j) { kill_job(j); }
+
 void iso_kill_all(void) {
   for (struct iso_job *j = all; j; j = j->next)
     if (j->running) {

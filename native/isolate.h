@@ -49,6 +49,8 @@ int iso_finished(struct iso_job *job, int init_status, const char **limit);
 int iso_timeout(void);
 /* Ends jobs past their CPU limit and removes emptied cgroups. */
 void iso_sweep(void);
+/* Kills one job now, every process of it (its init and, where there is cgroup.kill, its cgroup); its init is reaped as usual. */
+void iso_kill(struct iso_job *job);
 /* Kills every isolated job that still runs (we are going away). */
 void iso_kill_all(void);
 

@@ -29,6 +29,13 @@
  *   resume ID o|e
  *   close ID                 stop reading and close both outputs (a process that escaped
  *                            the job's group still holds them)
+ *   lease MS                 the worker holds its lease for MS more milliseconds (sent after
+ *                            each renewal in the database). The first one arms a watchdog on
+ *                            CLOCK_MONOTONIC: when MS pass without another, the lease has
+ *                            lapsed and the helper kills every job it runs at once (their x
+ *                            events say LIMIT lease) and refuses every spawn (e ID ELEASE)
+ *                            until the next lease command. Without any lease command there
+ *                            is no watchdog.
  *
  * Events, each a line, a data event followed by its bytes:
  *   r LEVEL FEATURES MISSING CGROUP  ready: sent once, before any other event (the worker
@@ -38,17 +45,26 @@
  *                            FEATURES and MISSING are comma-separated words, "-" for none;
  *                            CGROUP is the directory of job cgroups (each has cgroup.kill), or "-"
  *   s ID PID                 started
- *   e ID CODE                could not start (CODE is an errno name: ENOENT, EACCES, ...)
+ *   e ID CODE                could not start (CODE is an errno name: ENOENT, EACCES, ...;
+ *                            or ELEASE: refused, the lease has lapsed)
  *   d ID o|e LENGTH\n<bytes>  output
  *   c ID o|e                 that output reached its end
  *   x ID CODE SIGNAL GONE LIMIT  exited; CODE or SIGNAL is "-"; GONE is 1 when nothing of its
  *                            process group was left, 0 when leftovers were sent SIGKILL;
- *                            LIMIT is the limit it ran into (memory, pids, cpu) or "-"
+ *                            LIMIT is the limit it ran into (memory, pids, cpu), lease when
+ *                            it was killed because the lease lapsed, or "-"
  * A job's events come in this order: s, then d and c in the order its
  * outputs were read, with x anywhere after s; after a close command nothing
- * more of its output. The helper exits when stdin closes (the worker is gone),
- * killing its isolated jobs first; if it dies, their inits die with it
- * (PR_SET_PDEATHSIG) and take their namespaces down.
+ * more of its output.
+ *
+ * The helper never runs a job its worker no longer supervises. It exits,
+ * killing every job first, when stdin closes or when its parent (the worker:
+ * the pid in JOBRUNNER_WORKER_PID when set, else our parent at start) is gone;
+ * the parent's death wakes it (PR_SET_PDEATHSIG, SIGHUP). Before each spawn
+ * it checks both again, so a spawn read from the pipe after the helper was
+ * itself stopped never starts once the worker has died. If the helper dies,
+ * isolated jobs' inits die with it (their own PR_SET_PDEATHSIG) and take their
+ * namespaces down.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -66,6 +82,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include "isolate.h"
 
@@ -73,6 +90,7 @@
 #define ID_MAX 63
 #define READ_MAX (64 * 1024)    /* one read of a job's output, one data event */
 #define OUT_HIGH (1024 * 1024)  /* events buffered for the worker before we stop reading outputs */
+#define LEASE_MAX_MS (1LL << 40) /* decades: keeps the deadline in range */
 
 struct job {
   pid_t pid;
@@ -82,6 +100,7 @@ struct job {
   int exited;
   struct iso_job *iso; /* isolated: its init is pid */
   int starting;        /* isolated, not known to have execed yet: not announced, outputs not read */
+  int fenced;          /* killed because the lease lapsed: its x event says so */
 };
 
 static struct job **jobs;
@@ -90,6 +109,14 @@ static size_t njobs, capjobs;
 /* Events not yet taken by the worker (stdout is non-blocking). */
 static char *out;
 static size_t out_len, out_cap;
+
+/* The worker's lease (lease command), on CLOCK_MONOTONIC: a paused worker renews nothing. */
+static int lease_armed;              /* a lease command came: the watchdog runs */
+static int lease_lapsed;             /* its deadline passed: jobs killed, spawns refused until renewed */
+static long long lease_deadline_ns;
+
+/* Our parent at start, the worker: once it is gone, nothing of ours may run on. */
+static pid_t worker_pid;
 
 static __attribute__((noreturn)) void die(const char *what) {
   fprintf(stderr, "jobrunner-spawner: %s: %s\n", what, strerror(errno));
@@ -115,6 +142,8 @@ static void putf(const char *fmt, ...) {
   put(line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }
 
+static __attribute__((noreturn)) void leave(void);
+
 /* Writes what the worker will take now; a failed write means it is gone. */
 static void flush_out(void) {
   size_t at = 0;
@@ -123,13 +152,84 @@ static void flush_out(void) {
     if (w < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) break;
-      iso_kill_all();
-      exit(0);
+      leave();
     }
     at += (size_t)w;
   }
   memmove(out, out + at, out_len - at);
   out_len -= at;
+}
+
+static long long now_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+/* Kills a job now with everything it started: through its cgroup and init when isolated, else its process group. */
+static void kill_job_now(struct job *j) {
+  if (j->exited) return;
+  if (j->iso) iso_kill(j->iso);
+  else kill(-j->pid, SIGKILL);
+}
+
+/* Their x events follow as they are reaped. */
+static void kill_every_job(int fenced) {
+  for (size_t i = 0; i < njobs; i++) {
+    if (jobs[i]->exited) continue;
+    jobs[i]->fenced |= fenced;
+    kill_job_now(jobs[i]);
+  }
+}
+
+/* The worker is gone: nothing more will be asked, and no job may run unsupervised. */
+static __attribute__((noreturn)) void leave(void) {
+  kill_every_job(0);
+  iso_kill_all();
+  exit(0);
+}
+
+/* Whether the worker is gone: it closed our stdin (its data may still be unread), or our parent is no longer it. */
+static int worker_gone(void) {
+  struct pollfd p = { .fd = STDIN_FILENO, .events = POLLIN };
+  if (poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR | POLLNVAL))) return 1;
+  return getppid() != worker_pid;
+}
+
+/*
+ * Knows who the worker is and dies with it: SIGHUP (blocked, read from our
+ * signalfd) when it exits. A worker that died before the prctl would send
+ * nothing: then our parent is already no longer the pid it passed us.
+ */
+static void watch_worker(void) {
+  const char *passed = getenv("JOBRUNNER_WORKER_PID");
+  worker_pid = passed ? (pid_t)atoll(passed) : getppid();
+  if (prctl(PR_SET_PDEATHSIG, SIGHUP) < 0) die("prctl");
+  if (getppid() != worker_pid) exit(0);
+}
+
+static void renew_lease(long long ms) {
+  lease_armed = 1;
+  lease_lapsed = 0;
+  lease_deadline_ns = now_ns() + ms * 1000000LL;
+}
+
+/* Whether the lease has lapsed; the moment it is first seen lapsed, every job is killed. */
+static int lease_lapsed_now(void) {
+  if (!lease_armed || lease_lapsed) return lease_lapsed;
+  if (now_ns() < lease_deadline_ns) return 0;
+  lease_lapsed = 1;
+  kill_every_job(1);
+  return 1;
+}
+
+/* How long poll may sleep: until the lease's deadline or iso_sweep's next work, whichever is first (ms, or -1). */
+static int poll_timeout(void) {
+  int t = iso_timeout();
+  if (!lease_armed || lease_lapsed) return t;
+  long long left = lease_deadline_ns - now_ns();
+  long long ms = left <= 0 ? 0 : (left + 999999) / 1000000; /* rounded up: never wake before it */
+  return t >= 0 && t < ms ? t : ms > INT_MAX ? INT_MAX : (int)ms;
 }
 
 static const char *errno_name(int e) {
@@ -276,7 +376,7 @@ static long long num(const char *field) {
 }
 
 static __attribute__((noreturn)) void malformed(void) {
-  fprintf(stderr, "jobrunner-spawner: malformed spawn command\n");
+  fprintf(stderr, "jobrunner-spawner: malformed command\n");
   exit(1);
 }
 
@@ -285,6 +385,12 @@ enum { F_ID = 1, F_FILE, F_CWD, F_MAKE_CWD, F_ROOT, F_CGROUP, F_UID, F_GID, F_ME
 static void spawn_job(char **f, size_t nfields) {
   if (nfields < F_ARGS || strlen(f[F_ID]) > ID_MAX || strpbrk(f[F_ID], " \n") || strchr(f[F_CGROUP], '/') || f[F_CGROUP][0] == '.') malformed();
   const char *id = f[F_ID], *file = f[F_FILE], *cwd = f[F_CWD];
+  /* The spawn may have waited in the pipe while we were stopped: its worker may be gone since. */
+  if (worker_gone()) leave();
+  if (lease_lapsed_now()) {
+    putf("e %s ELEASE\n", id);
+    return;
+  }
   struct iso_spec sp = {
     .root = f[F_ROOT], .cwd = cwd, .make_cwd = strcmp(f[F_MAKE_CWD], "1") == 0, .cgroup = f[F_CGROUP],
     .uid = num(f[F_UID]), .gid = num(f[F_GID]), .mem = num(f[F_MEM]), .pids = num(f[F_PIDS]), .cpu = num(f[F_CPU]),
@@ -375,6 +481,11 @@ static void command(char *payload, size_t len) {
   f[nfields] = NULL;
   if (nfields >= 1 && strcmp(f[0], "spawn") == 0) {
     spawn_job(f, nfields);
+  } else if (nfields == 2 && strcmp(f[0], "lease") == 0) {
+    char *end;
+    long long ms = strtoll(f[1], &end, 10);
+    if (end == f[1] || *end || ms < 0) malformed();
+    renew_lease(ms < LEASE_MAX_MS ? ms : LEASE_MAX_MS);
   } else if (nfields >= 2) {
     struct job *j = find(f[1]);
     int s = nfields >= 3 && strcmp(f[2], "e") == 0;
@@ -414,6 +525,7 @@ static void reap(void) {
       }
       if (WIFEXITED(status)) snprintf(code, sizeof code, "%d", WEXITSTATUS(status));
       else if (WIFSIGNALED(status)) snprintf(sig, sizeof sig, "%d", WTERMSIG(status));
+      if (j->fenced) limit = "lease";
       putf("x %s %s %s %d %s\n", j->id, code, sig, gone, limit ? limit : "-");
       j->exited = 1;
       forget_if_done(j);
@@ -432,12 +544,14 @@ int main(int argc, char **argv) {
      reap on a timer (seen: ~2 s), and until then the worker sees the group
      alive and waits before finishing the job. */
   prctl(PR_SET_CHILD_SUBREAPER, 1);
-  sigset_t chld;
-  sigemptyset(&chld);
-  sigaddset(&chld, SIGCHLD);
-  if (sigprocmask(SIG_BLOCK, &chld, NULL) < 0) die("sigprocmask");
-  int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+  sigset_t wake;
+  sigemptyset(&wake);
+  sigaddset(&wake, SIGCHLD);
+  sigaddset(&wake, SIGHUP);
+  if (sigprocmask(SIG_BLOCK, &wake, NULL) < 0) die("sigprocmask");
+  int sfd = signalfd(-1, &wake, SFD_CLOEXEC | SFD_NONBLOCK);
   if (sfd < 0) die("signalfd");
+  watch_worker();
   fcntl(STDOUT_FILENO, F_SETFL, fcntl(STDOUT_FILENO, F_GETFL) | O_NONBLOCK);
   char ready[1200];
   iso_ready_line(ready, sizeof ready);
@@ -478,7 +592,7 @@ int main(int argc, char **argv) {
             fds[n++] = (struct pollfd){ .fd = jobs[i]->fd[s], .events = POLLIN };
           }
     }
-    if (poll(fds, n, iso_timeout()) < 0) {
+    if (poll(fds, n, poll_timeout()) < 0) {
       if (errno == EINTR) continue;
       die("poll");
     }
@@ -487,7 +601,9 @@ int main(int argc, char **argv) {
       if (fds[i].revents) settle_start(who[i].job, 0);
     if (fds[1].revents) {
       struct signalfd_siginfo si;
-      while (read(sfd, &si, sizeof si) == sizeof si) {}
+      int hup = 0;
+      while (read(sfd, &si, sizeof si) == sizeof si) hup |= si.ssi_signo == SIGHUP;
+      if (hup && worker_gone()) leave();
       reap();
     }
     iso_sweep();
@@ -501,11 +617,7 @@ int main(int argc, char **argv) {
       }
       ssize_t r = read(STDIN_FILENO, buf + have, cap - have);
       if (r < 0 && errno != EINTR && errno != EAGAIN) die("read");
-      if (r == 0) {
-        /* The worker is gone: nothing more will be asked, and no job runs unsupervised. */
-        iso_kill_all();
-        exit(0);
-      }
+      if (r == 0) leave();
       if (r > 0) have += (size_t)r;
       size_t at = 0;
       while (have - at >= 4) {
@@ -528,6 +640,8 @@ int main(int argc, char **argv) {
       memmove(buf, buf + at, have - at);
       have -= at;
     }
+    /* After the commands: a renewal read late (we were stopped) still counts. */
+    lease_lapsed_now();
     if (out_len) flush_out();
   }
 }

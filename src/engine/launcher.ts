@@ -7,8 +7,12 @@ import { mkdirSync } from 'node:fs';
 import type { EventEmitter } from 'node:events';
 import type { ResourceLimits } from '../config.js';
 
-/** A limit a job ran into, as the spawner helper saw it in the job's cgroup. */
-export type LimitHit = 'memory' | 'pids' | 'cpu';
+/**
+ * A limit a job ran into, as the spawner helper saw it in the job's cgroup;
+ * 'lease': the helper killed it because the worker's lease lapsed (no renewal
+ * reached the helper in time: the worker was paused or cut off from the database).
+ */
+export type LimitHit = 'memory' | 'pids' | 'cpu' | 'lease';
 
 /**
  * Emits 'spawn' once `pid` is known, 'error' when it could not start, then

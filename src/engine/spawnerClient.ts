@@ -23,6 +23,14 @@ export interface Spawner {
   launcher: Launcher;
   /** Jobs started through it that have not both exited and closed their outputs. */
   watching(): number;
+  /**
+   * The worker holds its lease for `ms` more milliseconds (call it after each
+   * renewal in the database). From the first call on, the helper enforces it:
+   * once `ms` pass without another call it kills every job (their exit says
+   * limit 'lease') and refuses to start any (ELEASE) until the next call. A
+   * helper started later gets what is left of it before anything else.
+   */
+  renewLease(ms: number): void;
   close(): Promise<void>;
 }
 
@@ -116,6 +124,7 @@ const MAX_COMMAND_BYTES = 64 << 20;
 
 /** A start failure by errno name; for an isolated job, a cwd that resolved outside its root says so. */
 function startError(code: string, dir: { cwd: string; root: string } | null): Error {
+  if (code === 'ELEASE') return Object.assign(new Error("spawn refused: this worker's lease lapsed"), { code });
   const outside = dir && (code === 'EXDEV' || code === 'ELOOP');
   const message = outside ? `working_dir ${dir.cwd} leads outside ${dir.root} (replaced by a symlink?): refused` : `spawn ${code}`;
   return Object.assign(new Error(message), outside ? {} : { code });
@@ -320,6 +329,9 @@ export async function startSpawner(log: Logger, want: SpawnerKind = 'auto', opti
   let quickDeaths = 0;
   let restartTimer: NodeJS.Timeout | null = null;
   const write = (id: string, command: Buffer) => (helper ? helper.stdin!.write(command) : queued.push({ id, command }));
+  // The lease's end on our monotonic clock, once renewed: each new helper is told what is left of it.
+  let leaseDeadline: number | null = null;
+  const leaseCommand = () => frame(['lease', String(Math.max(0, Math.ceil(leaseDeadline! - performance.now())))]);
 
   function abandon(id: string) {
     const proc = running.get(id);
@@ -334,7 +346,9 @@ export async function startSpawner(log: Logger, want: SpawnerKind = 'auto', opti
     let child: ChildProcess;
     try {
       // Its own environment holds nothing of ours (no secrets); jobs get theirs explicitly.
-      child = spawn(helperFile, helperArgs, { env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, stdio: ['pipe', 'pipe', 'inherit'] });
+      // Our pid: a helper whose parent is not (or no longer) us runs nothing.
+      const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', JOBRUNNER_WORKER_PID: String(process.pid) };
+      child = spawn(helperFile, helperArgs, { env, stdio: ['pipe', 'pipe', 'inherit'] });
     } catch (err) {
       return helperDown(startedAt, err as Error);
     }
@@ -356,6 +370,8 @@ export async function startSpawner(log: Logger, want: SpawnerKind = 'auto', opti
     const ready = () => {
       if (down) return;
       helper = child;
+      // Armed before any spawn: a lease that lapsed meanwhile refuses them.
+      if (leaseDeadline !== null) child.stdin!.write(leaseCommand());
       for (const q of queued) child.stdin!.write(q.command);
       queued = [];
       unsent.clear();
@@ -414,6 +430,11 @@ export async function startSpawner(log: Logger, want: SpawnerKind = 'auto', opti
     },
     launcher,
     watching: () => running.size,
+    renewLease(ms: number) {
+      if (closing) return;
+      leaseDeadline = performance.now() + ms;
+      helper?.stdin!.write(leaseCommand());
+    },
     async close() {
       closing = true;
       if (restartTimer) clearTimeout(restartTimer);
