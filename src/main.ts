@@ -19,6 +19,8 @@ function config(): Config {
   }
 }
 
+const ABORT_EXIT_MS = 10_000;
+
 async function serve(role: { worker: boolean; http: boolean }) {
   const cfg = config();
   if (!role.http && cfg.database.provider === 'sqlite') {
@@ -33,10 +35,20 @@ async function serve(role: { worker: boolean; http: boolean }) {
     if (stopping) return;
     stopping = true;
     log.info('shutting down', { signal, graceSeconds: cfg.shutdownGraceMs / 1000 });
-    // A second signal while waiting for jobs means: stop now.
-    process.once(signal, () => process.exit(130));
+    // A second signal means: do not wait for the jobs. They are killed and
+    // recorded before the exit, so none runs on unsupervised or is later
+    // reported lost; the timer bounds that if the database does not answer.
+    let code = 0;
+    const hurry = (second: string) => {
+      log.warn('second signal: killing running jobs now', { signal: second });
+      code = 130;
+      app.worker?.abort();
+      setTimeout(() => process.exit(130), ABORT_EXIT_MS).unref();
+    };
+    process.once('SIGTERM', () => hurry('SIGTERM'));
+    process.once('SIGINT', () => hurry('SIGINT'));
     await app.stop();
-    process.exit(0);
+    process.exit(code);
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));

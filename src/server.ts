@@ -105,14 +105,18 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   const backendGuard = options.worker === false ? null : await guardBackends(config, log);
   if (backendGuard && !backendGuard.active && config.jobNetwork === 'host') log.warn(backendGuard.detail);
   const db = await openDatabase(config.database, (msg) => log.info(msg));
-  const redisBus = config.redisUrl ? await createRedisBus(config.redisUrl, log) : null;
+  // Waits for Redis at start-up, retrying and saying so (events/redisBus.ts).
+  const redisBus = config.redisUrl ? await createRedisBus(config.redisUrl, log, { prefix: config.redisPrefix }) : null;
   const bus: EventBus = redisBus ?? createLocalBus();
   const deps = { db, config, log };
   // The worker reads the default limit; the services reach the worker through JobControl.
   const defaultLimit = createDefaultLimitReader(deps, bus);
   const spawner = options.worker === false ? null : await startSpawner(log, config.spawner, { isolation: helperIsolation(config) });
-  const worker = spawner ? createWorker(db, config, bus, log, defaultLimit, spawner.launcher) : null;
-  const control = createJobControl(db, bus, worker, config.killGraceMs + 10_000);
+  const worker = spawner
+    ? createWorker(db, config, bus, log, { defaultLimit, launcher: spawner.launcher, renewHelperLease: (ms) => spawner.renewLease(ms) })
+    : null;
+  // A worker cut off from the bus learns of a stop at its next lease renewal, then has the kill grace.
+  const control = createJobControl(db, bus, worker, config.heartbeatMs + config.killGraceMs + 5_000);
   const services = createServices(deps, tokens, {
     bus,
     defaultLimit,

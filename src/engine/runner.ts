@@ -36,7 +36,8 @@ export interface RunHandle {
   /** The pid once the process runs, or undefined when it could not start. */
   readonly started: Promise<number | undefined>;
   readonly done: Promise<RunResult>;
-  cancel(reason?: string): void;
+  /** Stops it: SIGTERM, then SIGKILL after `graceMs` (default: the spec's killGraceMs; 0 kills at once). */
+  cancel(reason?: string, graceMs?: number): void;
 }
 
 const SAFE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -68,6 +69,7 @@ const KILLED_BY_SIGXFSZ = 128 + constants.signals.SIGXFSZ;
  */
 function limitError(hit: LimitHit | null, code: number | null, signal: NodeJS.Signals | null, iso: LaunchIsolation | undefined): string | null {
   const l = iso?.limits;
+  if (hit === 'lease') return 'worker lost: its lease lapsed, so the spawner helper killed the job';
   if (hit === 'memory') return `memory limit reached (${l?.memoryMb} MB)`;
   if (hit === 'cpu' || signal === 'SIGXCPU') return `cpu limit reached (${l?.cpuSeconds} s of CPU time)`;
   if (hit === 'pids') return `process limit reached (${l?.pids} processes): some could not be started`;
@@ -310,13 +312,21 @@ export function startRun(spec: RunSpec, sink: OutputSink): RunHandle {
     else resolveDone(result(code, signal, code === 0 ? 'success' : 'failed', null));
   }
 
-  function stop(outcome: 'failed' | 'canceled', error: string): void {
-    if (stopping || exited || finished) return;
+  const killNow = () => child.pid !== undefined && killProcessGroup(child.pid, 'SIGKILL');
+
+  function stop(outcome: 'failed' | 'canceled', error: string, graceMs = killGraceMs): void {
+    if (exited || finished) return;
+    // A later stop may only hurry an earlier one (a second shutdown signal), never change its outcome.
+    if (stopping) {
+      if (graceMs === 0) killNow();
+      return;
+    }
     stopping = { outcome, error };
     clearTimeout(timeoutTimer);
-    if (child.pid !== undefined) killProcessGroup(child.pid, 'SIGTERM');
-    else child.abandon?.();
-    killTimer = setTimeout(() => child.pid !== undefined && killProcessGroup(child.pid, 'SIGKILL'), killGraceMs);
+    if (child.pid === undefined) child.abandon?.();
+    else if (graceMs === 0) killNow();
+    else killProcessGroup(child.pid, 'SIGTERM');
+    killTimer = setTimeout(killNow, graceMs);
   }
 
   if (spec.timeoutSeconds && spec.timeoutSeconds > 0) {
@@ -339,7 +349,7 @@ export function startRun(spec: RunSpec, sink: OutputSink): RunHandle {
     get pid() { return child.pid; },
     started,
     done,
-    cancel(reason?: string) { stop('canceled', reason ?? 'canceled'); },
+    cancel(reason?: string, graceMs?: number) { stop('canceled', reason ?? 'canceled', graceMs); },
   };
 }
 

@@ -1,10 +1,21 @@
 // A worker: claims eligible jobs when woken (submit, finish, limit change,
 // and a slow timer as a safety net), runs them through a p-queue sized by
 // WORKER_CONCURRENCY, records their outcome, and stops them on request.
+//
+// It holds a lease (liveness.ts) renewed every heartbeat; each claim is a
+// new attempt, and every write about a run names it (runRecords.ts,
+// logSink.ts). A run whose attempt is no longer current is "fenced": it is
+// killed and nothing more is written about it. After each renewal the worker
+// compares what it runs with what the database says it owns: stops asked
+// for through the database are carried out (the bus may be down), runs the
+// database no longer gives it are fenced, claims it never heard back about
+// are given back.
 import { hostname } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import PQueue from 'p-queue';
 import type { Config } from '../config.js';
 import type { Database } from '../db/client.js';
+import { isTransientDbError } from '../db/retry.js';
 import type { EventBus } from '../events/bus.js';
 import type { Job } from '../generated/sqlite/client.js';
 import type { Logger } from '../logger.js';
@@ -13,18 +24,37 @@ import { allowedRootOf, limitsInForce } from '../services/jobSpec.js';
 import { newId } from '../services/ids.js';
 import { claimJobs, Fairness } from './claim.js';
 import { createLiveness } from './liveness.js';
-import { createLogSink } from './logSink.js';
-import { createRunRecords } from './runRecords.js';
+import { createLogSink, Fenced } from './logSink.js';
+import { createRunRecords, type RunRef } from './runRecords.js';
 import { isolationFor } from './isolation.js';
 import type { Launcher } from './launcher.js';
-import { startRun, type RunHandle } from './runner.js';
+import { startRun, type OutputSink, type RunHandle } from './runner.js';
 
 const SAFETY_POLL_MS = 1000;
+export const SHUTDOWN_KILLED = 'killed at worker shutdown';
+const LEASE_LAPSED = 'worker lost: its lease lapsed (the database was unreachable)';
 
 interface Active {
+  job: Job;
+  run: RunRef;
   handle: RunHandle | null;
+  /** A stop asked for: recorded instead of the process's own outcome. */
   final: FinalState | null;
+  /** The attempt is no longer ours: kill it and record nothing. */
+  fenced: boolean;
+  /** Stopped before it started: give the job back rather than record an outcome. */
+  release: boolean;
+  /** Its outcome (or its release) is being written: the database may already show it as not ours. */
+  settling: boolean;
+  launchedAt: number;
   finished: Promise<void>;
+}
+
+export interface WorkerOptions {
+  defaultLimit: () => Promise<number>;
+  launcher?: Launcher;
+  /** Passes the lease on to the spawner helper, which kills the jobs itself when renewals stop. */
+  renewHelperLease?: (ms: number) => void;
 }
 
 export interface Worker {
@@ -36,82 +66,153 @@ export interface Worker {
   activeCount(): number;
   /** Stop claiming, let running jobs finish for the grace period, then kill and record them. */
   shutdown(graceMs: number): Promise<void>;
+  /** During shutdown: kill every job now (SIGKILL) and record it, instead of waiting out the grace. */
+  abort(): void;
 }
 
-export function createWorker(db: Database, config: Config, bus: EventBus, log: Logger, defaultLimit: () => Promise<number>, launcher?: Launcher): Worker {
-  const id = `${hostname()}:${process.pid}:${newId().slice(-12)}`;
-  const wlog = log.scope({ workerId: id });
-  const records = createRunRecords(db);
+/** Worker ids name their host first: `<hostname>:<pid>:<random>`. */
+const newWorkerId = () => `${hostname()}:${process.pid}:${newId().slice(-12)}`;
+
+export function createWorker(db: Database, config: Config, bus: EventBus, log: Logger, options: WorkerOptions): Worker {
+  let id = newWorkerId();
+  let wlog = log.scope({ workerId: id });
+  const leaseMs = 3 * config.heartbeatMs;
+  const liveness = createLiveness(db, bus, log, { leaseMs, marginMs: Math.max(1000, config.heartbeatMs) });
+  // Until the lease is first taken (register), a write has nothing to wait for.
+  let leaseUntil = Infinity;
+  let reaped = false;
+  const leaseHeld = () => !reaped && performance.now() < leaseUntil;
+  // Writes are retried through database outages until this worker learns it was reaped.
+  const records = createRunRecords(db, () => reaped || aborted);
   const queue = new PQueue({ concurrency: config.workerConcurrency });
   const active = new Map<string, Active>();
   const fairness = new Fairness();
-  const liveness = createLiveness(db, bus, wlog, id, config.heartbeatMs);
   let accepting = false;
+  let aborted = false;
   let passRunning: Promise<void> | null = null;
   let passAgain = false;
   const timers: NodeJS.Timeout[] = [];
+  let leaseTimer: NodeJS.Timeout | undefined;
   const unsubscribe: (() => void)[] = [];
+  let abortNow: () => void = () => {};
+  const abortRequested = new Promise<void>((r) => (abortNow = r));
 
   function announce(job: Pick<Job, 'id' | 'ownerId' | 'batchId'>, status: string) {
     bus.publish('job.changed', { jobId: job.id, ownerId: job.ownerId, batchId: job.batchId, status }, job.id);
   }
 
-  // Every start of a job gets a cgroup of its own, named by the job and the attempt (this process, its count of starts).
-  let starts = 0;
+  // Every start of a job gets a cgroup of its own, named by the job and the attempt.
   const isolationOf = (job: Job) =>
-    isolationFor(job, config, limitsInForce(job.limits, config.jobLimits), `${process.pid.toString(36)}-${(starts++).toString(36)}`, (dir) =>
+    isolationFor(job, config, limitsInForce(job.limits, config.jobLimits), `${job.attempt}-${process.pid.toString(36)}`, (dir) =>
       allowedRootOf(dir, config.jobsAllowedRoots),
     );
 
-  async function run(job: Job, entry: Active) {
-    const jlog = wlog.scope({ jobId: job.id });
+  // ---- one run ----------------------------------------------------------
+
+  function fence(entry: Active, why: string) {
+    if (entry.fenced) return;
+    entry.fenced = true;
+    wlog.warn('run fenced: its attempt is no longer this worker\'s; killing it, recording nothing', { jobId: entry.job.id, attempt: entry.run.attempt, why });
+    entry.handle?.cancel('fenced');
+  }
+
+  /** Output goes to storage under the run's attempt; a refused batch fences the run. */
+  function sinkFor(entry: Active): OutputSink {
+    const sink = createLogSink(db, bus, entry.run, () => reaped || aborted || entry.fenced);
+    return {
+      write: (chunks) =>
+        sink.write(chunks).catch((err: unknown) => {
+          if (err instanceof Fenced) fence(entry, 'log batch refused');
+          throw err;
+        }),
+    };
+  }
+
+  async function record(entry: Active, final: FinalState, output?: Parameters<typeof records.finished>[2]) {
+    if (entry.fenced) return;
+    entry.settling = true;
+    if (await records.finished(entry.run, final, output)) {
+      wlog.debug('job finished', { jobId: entry.job.id, status: final.status, exitCode: final.exitCode });
+      announce(entry.job, final.status);
+    } else fence(entry, 'outcome refused');
+  }
+
+  async function giveBack(entry: Active, why: string) {
+    if (entry.fenced) return;
+    entry.settling = true;
+    if (await records.release(entry.run)) {
+      wlog.info('job given back unstarted', { jobId: entry.job.id, attempt: entry.run.attempt, why });
+      announce(entry.job, 'pending');
+    }
+  }
+
+  async function execute(entry: Active) {
+    const { job } = entry;
+    // A worker that cannot renew its lease starts nothing: the job may already be someone else's.
+    if (!leaseHeld() || entry.release) return giveBack(entry, 'not started: lease lapsed or shutting down');
+    const isolation = config.jobIsolation === 'on' ? isolationOf(job) : undefined;
+    if (isolation === null) {
+      return record(entry, { status: 'failed', exitCode: null, error: `working_dir ${job.workingDir} is no longer inside the allowed roots (JOBS_ALLOWED_ROOTS)` });
+    }
+    const handle = startRun(
+      {
+        argv: JSON.parse(job.command) as string[],
+        cwd: job.workingDir,
+        makeCwd: job.ownsWorkingDir,
+        env: JSON.parse(job.env) as Record<string, string>,
+        timeoutSeconds: job.timeoutSeconds,
+        maxLogBytes: config.maxLogBytes,
+        killGraceMs: config.killGraceMs,
+        launcher: options.launcher,
+        isolation,
+      },
+      sinkFor(entry),
+    );
+    entry.handle = handle;
+    // A stop requested between claim and spawn.
+    if (entry.final) handle.cancel(entry.final.error ?? 'canceled');
+    const pid = await handle.started;
+    if (pid !== undefined && !(await records.started(entry.run, pid))) fence(entry, 'pid refused');
+    const result = await handle.done;
+    // Refused or abandoned before it started (a lapsed lease, shutdown): it never ran, so it goes back.
+    if (pid === undefined && (entry.release || !leaseHeld())) return giveBack(entry, result.error ?? 'not started');
+    const final = entry.final ?? { status: result.outcome, exitCode: result.exitCode, error: result.error };
+    const { stdoutBytes, stderrBytes, stdoutTruncated, stderrTruncated } = result;
+    await record(entry, final, { stdoutBytes, stderrBytes, stdoutTruncated, stderrTruncated });
+  }
+
+  async function run(entry: Active) {
     try {
-      const isolation = config.jobIsolation === 'on' ? isolationOf(job) : undefined;
-      if (isolation === null) {
-        const final: FinalState = { status: 'failed', exitCode: null, error: `working_dir ${job.workingDir} is no longer inside the allowed roots (JOBS_ALLOWED_ROOTS)` };
-        await records.finished(job.id, final);
-        return announce(job, final.status);
-      }
-      const handle = startRun(
-        {
-          argv: JSON.parse(job.command) as string[],
-          cwd: job.workingDir,
-          makeCwd: job.ownsWorkingDir,
-          env: JSON.parse(job.env) as Record<string, string>,
-          timeoutSeconds: job.timeoutSeconds,
-          maxLogBytes: config.maxLogBytes,
-          killGraceMs: config.killGraceMs,
-          launcher,
-          isolation,
-        },
-        createLogSink(db, bus, job.id),
-      );
-      entry.handle = handle;
-      // A stop requested between claim and spawn.
-      if (entry.final) handle.cancel(entry.final.error ?? 'canceled');
-      const pid = await handle.started;
-      if (pid) await records.started(job.id, pid);
-      const result = await handle.done;
-      const final = entry.final ?? { status: result.outcome, exitCode: result.exitCode, error: result.error };
-      const { stdoutBytes, stderrBytes, stdoutTruncated, stderrTruncated } = result;
-      await records.finished(job.id, final, { stdoutBytes, stderrBytes, stdoutTruncated, stderrTruncated });
-      jlog.debug('job finished', { status: final.status, exitCode: final.exitCode });
-      announce(job, final.status);
+      await execute(entry);
     } catch (err) {
-      jlog.error('job run failed', { err });
-      await records.finished(job.id, { status: 'failed', exitCode: null, error: `internal error: ${(err as Error).message}` }).catch(() => {});
-      announce(job, 'failed');
+      // Writes retry transient failures until this worker was reaped: then the job is not ours to record.
+      if (isTransientDbError(err) || reaped) {
+        wlog.warn('run not recorded: the database could not be reached before this worker lost its lease', { jobId: entry.job.id, err });
+        return;
+      }
+      wlog.error('job run failed', { jobId: entry.job.id, err });
+      await record(entry, { status: 'failed', exitCode: null, error: `internal error: ${(err as Error).message}` }).catch(() => {});
     }
   }
 
   function launch(job: Job) {
     let resolveFinished!: () => void;
-    const entry: Active = { handle: null, final: null, finished: new Promise((r) => (resolveFinished = r)) };
+    const entry: Active = {
+      job,
+      run: { id: job.id, attempt: job.attempt },
+      handle: null,
+      final: null,
+      fenced: false,
+      release: !accepting,
+      settling: false,
+      launchedAt: performance.now(),
+      finished: new Promise((r) => (resolveFinished = r)),
+    };
     active.set(job.id, entry);
     announce(job, 'running');
     void queue.add(async () => {
       try {
-        await run(job, entry);
+        await run(entry);
       } finally {
         active.delete(job.id);
         resolveFinished();
@@ -120,13 +221,15 @@ export function createWorker(db: Database, config: Config, bus: EventBus, log: L
     });
   }
 
+  // ---- claiming ---------------------------------------------------------
+
   async function pass() {
     try {
       do {
         passAgain = false;
         const slots = config.workerConcurrency - active.size;
-        if (!accepting || slots <= 0) break;
-        const jobs = await claimJobs(db, { workerId: id, slots, defaultLimit: await defaultLimit(), fairness });
+        if (!accepting || slots <= 0 || !leaseHeld()) break;
+        const jobs = await claimJobs(db, { workerId: id, slots, defaultLimit: await options.defaultLimit(), fairness });
         if (jobs.length === 0) break;
         for (const job of jobs) launch(job);
         // A full take may mean more is waiting for slots that free later.
@@ -149,24 +252,100 @@ export function createWorker(db: Database, config: Config, bus: EventBus, log: L
     });
   }
 
-  async function stopLocal(jobId: string, final: FinalState): Promise<boolean> {
+  async function stopLocal(jobId: string, final: FinalState, graceMs?: number): Promise<boolean> {
     const entry = active.get(jobId);
     if (!entry) return false;
     entry.final ??= final;
-    entry.handle?.cancel(final.error ?? 'canceled');
+    entry.handle?.cancel(final.error ?? 'canceled', graceMs);
     await entry.finished;
     return true;
   }
 
+  // ---- the lease --------------------------------------------------------
+
+  /** Reaped while alive (paused or partitioned too long): drop the old runs unrecorded and join again under a new id. */
+  async function rejoin() {
+    wlog.warn('this worker was declared lost and its jobs settled elsewhere; killing what it still runs and joining again under a new id', { running: active.size });
+    for (const entry of active.values()) fence(entry, 'worker reaped');
+    await Promise.all([...active.values()].map((e) => e.finished));
+    id = newWorkerId();
+    wlog = log.scope({ workerId: id });
+    await liveness.register(id);
+    leaseUntil = performance.now() + leaseMs;
+    reaped = false;
+    wake();
+  }
+
+  /** Carries out stops asked for through the database, fences what it no longer owns, gives back claims it never launched. */
+  async function reconcile(askedAt: number) {
+    if (passRunning) return; // a claim in flight would look like a stray
+    const owned = new Map((await liveness.owned(id)).map((r) => [r.id, r]));
+    for (const [jobId, entry] of active) {
+      const row = owned.get(jobId);
+      if (row?.stopRequest && !entry.final) void stopLocal(jobId, row.stopRequest);
+      else if (!row && entry.launchedAt < askedAt && !entry.settling) fence(entry, 'no longer assigned here');
+    }
+    // Claims whose answer was lost (the connection dropped at commit): never started here.
+    for (const row of owned.values()) {
+      if (active.has(row.id)) continue;
+      const settle = async () =>
+        row.stopRequest
+          ? records.finished(row, row.stopRequest)
+          : (await records.release(row)) || records.finished(row, { status: 'failed', exitCode: null, error: 'worker lost: this worker lost track of the run' });
+      await settle().catch((err) => wlog.warn('could not settle a run this worker does not hold', { jobId: row.id, err }));
+    }
+  }
+
+  async function renewLease() {
+    const sentAt = performance.now();
+    if (!(await liveness.renew(id))) {
+      reaped = true;
+      return rejoin();
+    }
+    leaseUntil = sentAt + leaseMs;
+    options.renewHelperLease?.(leaseMs - (performance.now() - sentAt));
+    await reconcile(sentAt);
+    await liveness.reap(id);
+  }
+
+  /** Without a helper to enforce it, the worker stops its own runs once its lease has lapsed. */
+  function selfFenceIfLapsed() {
+    if (leaseHeld() || reaped) return;
+    for (const [jobId, entry] of active) if (!entry.final) void stopLocal(jobId, { status: 'failed', exitCode: null, error: LEASE_LAPSED }, 0);
+  }
+
+  function scheduleLease() {
+    leaseTimer = setTimeout(() => {
+      renewLease()
+        .catch((err) => wlog.warn('lease renewal failed', { err, leftMs: Math.round(leaseUntil - performance.now()) }))
+        .finally(() => {
+          selfFenceIfLapsed();
+          if (leaseTimer) scheduleLease();
+        });
+    }, config.heartbeatMs);
+    leaseTimer.unref();
+  }
+
+  // ---- start and stop ---------------------------------------------------
+
+  async function killAll(final: FinalState, graceMs?: number) {
+    for (const entry of active.values()) if (!entry.handle) entry.release = true;
+    await Promise.all([...active.keys()].map((jobId) => stopLocal(jobId, final, graceMs)));
+  }
+
   return {
-    id,
+    get id() {
+      return id;
+    },
     wake,
-    stopLocal,
+    stopLocal: (jobId, final) => stopLocal(jobId, final),
     activeCount: () => active.size,
 
     async start() {
-      await liveness.reconcileOnStart();
-      await liveness.register();
+      await liveness.reconcileOnStart(id);
+      await liveness.register(id);
+      leaseUntil = performance.now() + leaseMs;
+      options.renewHelperLease?.(leaseMs);
       accepting = true;
       unsubscribe.push(bus.subscribe('dispatch.wake', () => wake()));
       unsubscribe.push(
@@ -175,13 +354,14 @@ export function createWorker(db: Database, config: Config, bus: EventBus, log: L
         }),
       );
       timers.push(setInterval(() => wake(), SAFETY_POLL_MS).unref());
-      timers.push(
-        setInterval(() => {
-          liveness.heartbeat().then(() => liveness.reap()).catch((err) => wlog.error('heartbeat failed', { err }));
-        }, config.heartbeatMs).unref(),
-      );
-      wlog.info('worker started', { concurrency: config.workerConcurrency });
+      scheduleLease();
+      wlog.info('worker started', { concurrency: config.workerConcurrency, leaseSeconds: leaseMs / 1000 });
       wake();
+    },
+
+    abort() {
+      aborted = true;
+      abortNow();
     },
 
     async shutdown(graceMs) {
@@ -189,17 +369,24 @@ export function createWorker(db: Database, config: Config, bus: EventBus, log: L
       for (const t of timers) clearInterval(t);
       for (const u of unsubscribe) u();
       await passRunning;
+      // Claimed but not started yet: back to the queue for another worker.
+      for (const entry of active.values()) if (!entry.handle) entry.release = true;
       if (active.size) {
         wlog.info('waiting for running jobs', { running: active.size, graceMs });
         const all = Promise.all([...active.values()].map((a) => a.finished));
-        const timedOut = await Promise.race([all.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), graceMs).unref())]);
-        if (timedOut) {
-          const final: FinalState = { status: 'failed', exitCode: null, error: 'killed at worker shutdown' };
-          await Promise.all([...active.keys()].map((jobId) => stopLocal(jobId, final)));
+        const grace = new Promise<'grace'>((r) => setTimeout(() => r('grace'), graceMs).unref());
+        const outcome = await Promise.race([all.then(() => 'done' as const), grace, abortRequested.then(() => 'abort' as const)]);
+        if (outcome !== 'done') {
+          const final: FinalState = { status: 'failed', exitCode: null, error: SHUTDOWN_KILLED };
+          // Killed at once when a second signal asked not to wait; the kill grace otherwise.
+          const killing = killAll(final, outcome === 'abort' ? 0 : undefined);
+          await Promise.race([killing, abortRequested.then(() => killAll(final, 0))]);
         }
       }
       await queue.onIdle();
-      await liveness.unregister().catch(() => {});
+      clearTimeout(leaseTimer);
+      leaseTimer = undefined;
+      await liveness.unregister(id).catch(() => {});
     },
   };
 }

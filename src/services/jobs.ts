@@ -72,6 +72,27 @@ export function createJobService({ db, config, log }: ServiceDeps, bus: EventBus
     return seesAll(viewer) ? {} : { ownerId: viewer.id };
   }
 
+  /**
+   * Ends a job with `final`: at once when it is pending. When it runs, the
+   * stop is recorded on the job (its worker reads it at its next lease
+   * renewal, should the bus not reach it) and asked for over the bus; the
+   * answer waits, bounded, for the worker to confirm the processes are gone.
+   * A job still running afterwards has its stop pending (stopRequest): its
+   * slot stays taken until the worker confirms.
+   */
+  async function stopJob(id: string, final: FinalState): Promise<Job> {
+    const { count } = await prisma.job.updateMany({ where: { id, status: 'pending' }, data: { ...final, finishedAt: new Date() } });
+    if (count) {
+      const after = await prisma.job.findUniqueOrThrow({ where: { id } });
+      announce(after);
+      control.wake();
+      return after;
+    }
+    const asked = await prisma.job.updateMany({ where: { id, status: 'running' }, data: { stopRequest: JSON.stringify(final) } });
+    if (asked.count) await control.stop(id, final);
+    return prisma.job.findUniqueOrThrow({ where: { id } });
+  }
+
   /** Replaces one stream's stored output (force-complete overrides). */
   async function replaceOutput(job: Job, stream: 'stdout' | 'stderr', text: string) {
     const bytes = Buffer.from(storableText(text), 'utf8');
@@ -171,15 +192,7 @@ export function createJobService({ db, config, log }: ServiceDeps, bus: EventBus
     cancel: (viewer: Viewer, id: string) => audit.audited(viewer, 'job.cancel', 'job', id, async () => {
       const job = await allowed(viewer, id, 'job.cancel');
       if (isTerminal(job.status)) throw new Conflict(`Job is already ${job.status}`);
-      const final: FinalState = { status: 'canceled', exitCode: null, error: 'canceled' };
-      const { count } = await prisma.job.updateMany({ where: { id, status: 'pending' }, data: { ...final, finishedAt: new Date() } });
-      if (count === 0) await control.stop(id, final);
-      const after = await prisma.job.findUniqueOrThrow({ where: { id } });
-      if (count) {
-        announce(after);
-        control.wake();
-      }
-      return after;
+      return stopJob(id, { status: 'canceled', exitCode: null, error: 'canceled' });
     }),
 
     forceComplete: (viewer: Viewer, id: string, raw: unknown) => audit.audited(viewer, 'job.force_complete', 'job', id, async () => {
@@ -191,17 +204,11 @@ export function createJobService({ db, config, log }: ServiceDeps, bus: EventBus
         exitCode: input.exitCode ?? (input.status === 'success' ? 0 : null),
         error: input.status === 'success' ? null : `force-completed as ${input.status} by an admin`,
       };
-      const { count } = await prisma.job.updateMany({ where: { id, status: 'pending' }, data: { ...final, finishedAt: new Date() } });
-      if (count === 0) await control.stop(id, final);
-      let after = await prisma.job.findUniqueOrThrow({ where: { id } });
+      let after = await stopJob(id, final);
       if (input.stdout != null) await replaceOutput(after, 'stdout', input.stdout);
       if (input.stderr != null) await replaceOutput(after, 'stderr', input.stderr);
       if (input.stdout != null || input.stderr != null) after = await prisma.job.findUniqueOrThrow({ where: { id } });
       log.info('job force-completed', { jobId: id, status: input.status, by: viewer.id });
-      if (count) {
-        announce(after);
-        control.wake();
-      }
       return after;
     }),
 
