@@ -1,15 +1,27 @@
 // Picks the next jobs to run: never more than a user's limit running across
 // all workers, each user's jobs in submission order, free slots dealt
 // round-robin across users (least recently served first) so one user's
-// backlog never starves another's. On PostgreSQL the whole claim holds a
-// transaction-scoped advisory lock (per-user caps are global) and each
-// user's take is one UPDATE ... FOR UPDATE SKIP LOCKED.
+// backlog never starves another's. Every claim starts a new attempt
+// (attempt = attempt + 1), so writes from an earlier attempt can be told apart.
+//
+// On PostgreSQL many workers claim at once and nothing cluster-wide is held:
+// a worker takes a transaction-scoped advisory lock per user it means to
+// claim for, with pg_try_advisory_xact_lock, and re-counts that user's
+// running jobs under the lock before taking (see claimOnPostgres). Workers
+// claiming for different users run side by side; a user another worker is
+// claiming for right now is skipped, and its share of the slots goes to the
+// other users.
 import type { Database } from '../db/client.js';
 import { sqliteTime } from '../db/insertJobs.js';
 import type { DirectSqlite } from '../db/sqliteAdapter.js';
 import { jobFromRow } from '../db/sqliteRows.js';
 import type { Job } from '../generated/sqlite/client.js';
 
+// Advisory lock keys. Per-user locks use the two-int4 form
+// (CLAIM_LOCK, hashtext(owner id)); the one-bigint form of CLAIM_LOCK is the
+// cluster-wide lock that claims took before per-user locks, which a claim now
+// takes in shared mode only (see PG_OWNERS_SQL). The two forms are separate
+// lock spaces in PostgreSQL, so they never collide.
 const CLAIM_LOCK = 727_071_001;
 
 export interface ClaimOptions {
@@ -98,7 +110,7 @@ function claimOnSqlite(direct: DirectSqlite, opts: ClaimOptions): Promise<Job[]>
       // Ids first (a covering-index seek), then each row by its key: cheaper
       // than UPDATE ... WHERE id IN (subquery), and nothing else can run in between.
       const ids = sql(`SELECT id FROM jobs WHERE owner_id = ? AND status = 'pending' ORDER BY created_at, id LIMIT ?`).pluck().all(ownerId, n) as string[];
-      const take = sql(`UPDATE jobs SET status = 'running', started_at = ?, worker_id = ? WHERE id = ? RETURNING *`);
+      const take = sql(`UPDATE jobs SET status = 'running', started_at = ?, worker_id = ?, attempt = attempt + 1 WHERE id = ? RETURNING *`);
       for (const id of ids) claimed.push(jobFromRow(take.get(now, opts.workerId, id) as Record<string, unknown>));
       opts.fairness.served(ownerId);
     }
@@ -106,26 +118,100 @@ function claimOnSqlite(direct: DirectSqlite, opts: ClaimOptions): Promise<Job[]>
   });
 }
 
-// Many workers claim at once: the advisory lock keeps per-user caps global, SKIP LOCKED keeps takes apart.
+// The owners query on PostgreSQL, plus the cluster-wide claim lock in shared
+// mode: claims never wait for each other on it, but a worker of an older
+// version (which takes it exclusively, and no per-user lock) cannot claim at
+// the same time as this one, so caps hold during a rolling upgrade too. It
+// rides on this statement to cost no round trip; this statement's snapshot
+// may predate the lock, which is fine: what it reads is only a plan, checked
+// again under the per-user locks.
+const PG_OWNERS_SQL = `
+  SELECT o.* FROM (SELECT pg_advisory_xact_lock_shared(${CLAIM_LOCK}::bigint)) gate, (${OWNERS_SQL}) o`;
+
+// Locks, without waiting, the users of $1 (a JSON array of owner ids) that no
+// other claim holds; returns those it got. Never waiting means no deadlock
+// and no queue of workers behind a busy user.
+const PG_TRY_LOCK_SQL = `
+  SELECT o AS owner_id FROM json_array_elements_text($1::json) o
+  WHERE pg_try_advisory_xact_lock(${CLAIM_LOCK}, hashtext(o))`;
+
+// Takes, for each locked user of $3 (JSON [{owner_id, want}]), up to `want`
+// of their oldest pending jobs but never more than their limit minus what
+// runs now. Must run in a statement after the locks were taken: under READ
+// COMMITTED each statement reads a fresh snapshot, and PostgreSQL releases a
+// transaction's locks only after its commit is visible, so the running count
+// read here includes every claim for this user that held the lock before.
+// Only claims change a job to 'running', and each holds the user's lock while
+// it does, so nothing can add a running job for the user between this count
+// and our commit: running + taken <= limit holds at every instant. (Jobs that
+// finish meanwhile only make the count err on the safe side.) The limit is
+// read here too, so a change made since the owners query applies.
+// SKIP LOCKED: a pending row another transaction is changing (a cancel) is
+// passed over rather than waited for.
+const PG_TAKE_SQL = `
+  UPDATE jobs j SET status = 'running', started_at = $1, worker_id = $2, attempt = j.attempt + 1
+  FROM (
+    SELECT p.id FROM json_to_recordset($3::json) AS w(owner_id text, want int)
+    JOIN users u ON u.id = w.owner_id AND u.is_active
+    CROSS JOIN LATERAL (
+      SELECT q.id FROM jobs q WHERE q.owner_id = w.owner_id AND q.status = 'pending'
+      ORDER BY q.created_at, q.id
+      LIMIT GREATEST(0, LEAST(w.want,
+        COALESCE(u.max_concurrent_jobs, $4::int) - (SELECT COUNT(*) FROM jobs r WHERE r.owner_id = w.owner_id AND r.status = 'running')))
+      FOR UPDATE OF q SKIP LOCKED
+    ) p
+  ) picked
+  WHERE j.id = picked.id
+  RETURNING j.id, j.owner_id`;
+
+// A round that skipped a busy user and left slots unused is tried again this
+// many times in all, a few ms apart: the other worker's claim is a short
+// transaction, and the worker would otherwise leave the slots idle until its
+// next wake-up (up to a second when none of its own jobs finish).
+const PG_ROUNDS = 3;
+const PG_RETRY_MS = 3;
+
 async function claimOnPostgres(db: Database, opts: ClaimOptions): Promise<Job[]> {
-  return db.prisma.$transaction(async (tx) => {
-    await tx.$executeRawUnsafe(`SELECT pg_advisory_xact_lock(${CLAIM_LOCK})`);
-    const owners = ownersFrom(await tx.$queryRawUnsafe<OwnerRow[]>(OWNERS_SQL), opts.defaultLimit);
-    if (owners.length === 0) return [];
-    const claimed: string[] = [];
-    const now = new Date();
-    for (const [ownerId, n] of allocate(owners, opts.slots, opts.fairness.lastServed)) {
-      const rows = await tx.$queryRawUnsafe<{ id: string }[]>(
-        `UPDATE jobs SET status = 'running', started_at = $1, worker_id = $2
-         WHERE id IN (SELECT id FROM jobs WHERE owner_id = $3 AND status = 'pending'
-                      ORDER BY created_at, id LIMIT $4 FOR UPDATE SKIP LOCKED)
-         RETURNING id`,
-        now, opts.workerId, ownerId, n,
-      );
-      claimed.push(...rows.map((r) => r.id));
-      opts.fairness.served(ownerId);
-    }
-    if (claimed.length === 0) return [];
-    return tx.job.findMany({ where: { id: { in: claimed } }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] });
-  });
+  const claimed: Job[] = [];
+  for (let round = 1; ; round++) {
+    const { jobs, skipped } = await claimRoundOnPostgres(db, { ...opts, slots: opts.slots - claimed.length });
+    claimed.push(...jobs);
+    if (skipped === 0 || claimed.length >= opts.slots || round >= PG_ROUNDS) break;
+    await new Promise((r) => setTimeout(r, PG_RETRY_MS * round));
+  }
+  return claimed.sort(byCreation);
+}
+
+// One claim transaction: plan from a lock-free read, lock the planned users
+// that are free (re-planning without those that are not), then take under the locks.
+async function claimRoundOnPostgres(db: Database, opts: ClaimOptions): Promise<{ jobs: Job[]; skipped: number }> {
+  return db.prisma.$transaction(
+    async (tx) => {
+      const owners = ownersFrom(await tx.$queryRawUnsafe<OwnerRow[]>(PG_OWNERS_SQL), opts.defaultLimit);
+      const locked = new Set<string>();
+      const skipped = new Set<string>();
+      let plan = new Map<string, number>();
+      // Each turn locks at least one more user or skips one, so this ends.
+      for (;;) {
+        plan = allocate(owners.filter((o) => !skipped.has(o.ownerId)), opts.slots, opts.fairness.lastServed);
+        const toLock = [...plan.keys()].filter((id) => !locked.has(id));
+        if (toLock.length === 0) break;
+        const got = new Set((await tx.$queryRawUnsafe<{ owner_id: string }[]>(PG_TRY_LOCK_SQL, JSON.stringify(toLock))).map((r) => r.owner_id));
+        for (const id of toLock) (got.has(id) ? locked : skipped).add(id);
+      }
+      if (plan.size === 0) return { jobs: [], skipped: skipped.size };
+      const wants = [...plan].map(([owner_id, want]) => ({ owner_id, want }));
+      const rows = await tx.$queryRawUnsafe<{ id: string; owner_id: string }[]>(PG_TAKE_SQL, new Date(), opts.workerId, JSON.stringify(wants), opts.defaultLimit);
+      // Served in the plan's order (who was due first), and only if something was taken.
+      const taken = new Set(rows.map((r) => r.owner_id));
+      for (const ownerId of plan.keys()) if (taken.has(ownerId)) opts.fairness.served(ownerId);
+      if (rows.length === 0) return { jobs: [], skipped: skipped.size };
+      const jobs = await tx.job.findMany({ where: { id: { in: rows.map((r) => r.id) } }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] });
+      return { jobs, skipped: skipped.size };
+    },
+    // The cap check relies on a fresh snapshot per statement (see PG_TAKE_SQL),
+    // whatever default_transaction_isolation the database was given.
+    // (The model API is typed by the SQLite client, which knows no other level.)
+    { isolationLevel: 'ReadCommitted' as never },
+  );
 }
