@@ -12,6 +12,12 @@ export interface Config {
   readonly dataDir: string;
   readonly database: { readonly provider: 'sqlite'; readonly file: string } | { readonly provider: 'postgresql'; readonly url: string };
   readonly redisUrl: string | null;
+  /**
+   * Start of every Redis channel name (`<prefix>:<topic>`). Pub/sub ignores
+   * the database index, so the default names it when it is not 0
+   * (`jobrunner:3` for redis://…/3): deployments that differ only by index stay apart.
+   */
+  readonly redisPrefix: string;
   readonly jwtSecret: string | null;
   readonly jwtTtlSeconds: number;
   /** Audit entries older than this many days are deleted. */
@@ -83,6 +89,23 @@ function str(env: Env, name: string, def: string): string {
   return raw === undefined || raw === '' ? def : raw;
 }
 
+/** REDIS_PREFIX, or `jobrunner` plus the database index of REDIS_URL when it is not 0. */
+function redisPrefix(env: Env, redisUrl: string | null): string {
+  const raw = env.REDIS_PREFIX;
+  if (raw !== undefined && raw !== '') {
+    // Printable ASCII without spaces or glob characters, so `PSUBSCRIBE <prefix>:*` matches exactly this deployment's channels.
+    if (!/^[!-~]{1,64}$/.test(raw) || /[*?[\]\\]/.test(raw) || raw === ':') {
+      throw new ConfigError(`REDIS_PREFIX must be 1 to 64 printable characters without spaces or * ? [ ] \\ (got ${JSON.stringify(raw)})`);
+    }
+    return raw.replace(/:$/, '');
+  }
+  if (!redisUrl) return 'jobrunner';
+  const url = new URL(redisUrl);
+  const index = url.searchParams.get('db') ?? (url.pathname.replace(/^\//, '') || '0');
+  if (!/^\d{1,5}$/.test(index)) throw new ConfigError(`REDIS_URL must name the database as a number (redis://host:port/3), got ${JSON.stringify(index)}`);
+  return Number(index) === 0 ? 'jobrunner' : `jobrunner:${Number(index)}`;
+}
+
 function database(env: Env, dataDir: string): Config['database'] {
   const url = env.DATABASE_URL;
   if (!url) return { provider: 'sqlite', file: join(dataDir, 'jobrunner.db') };
@@ -142,6 +165,9 @@ export function loadConfig(env: Env = process.env): Config {
   }
   const redisUrl = env.REDIS_URL || null;
   if (redisUrl && !/^rediss?:\/\//.test(redisUrl)) throw new ConfigError('REDIS_URL must start with redis:// or rediss://');
+  if (redisUrl) {
+    try { new URL(redisUrl); } catch { throw new ConfigError('REDIS_URL must be a valid redis:// or rediss:// URL'); }
+  }
   const jwtSecret = env.JWT_SECRET || null;
   if (jwtSecret !== null && jwtSecret.length < 32) throw new ConfigError('JWT_SECRET must be at least 32 characters (or unset it to have one generated in DATA_DIR)');
   const adminEmail = str(env, 'ADMIN_EMAIL', 'admin@example.com').trim().toLowerCase();
@@ -175,6 +201,7 @@ export function loadConfig(env: Env = process.env): Config {
     dataDir,
     database: database(env, dataDir),
     redisUrl,
+    redisPrefix: redisPrefix(env, redisUrl),
     jwtSecret,
     jwtTtlSeconds: int(env, 'JWT_TTL_SECONDS', 3600, 60, 30 * 86400),
     auditRetentionDays: int(env, 'AUDIT_RETENTION_DAYS', 90, 1, 36500),

@@ -48,6 +48,13 @@ export interface EventBus {
   /** key narrows to one job's channel (job.log, job.changed); returns the unsubscribe. */
   subscribe<T extends Topic>(topic: T, handler: (payload: Topics[T]) => void, key?: string): () => void;
   listenerCount(): number;
+  /**
+   * Calls `handler` each time the transport is back after an outage, once it
+   * listens again: events published meanwhile may be lost, so whoever waits
+   * for one re-reads the database. Never called for the in-process bus, which
+   * cannot lose events. Returns the removal.
+   */
+  onReconnect(handler: () => void): () => void;
   close(): Promise<void>;
 }
 
@@ -69,6 +76,9 @@ export function createLocalBus(): EventBus {
     },
     listenerCount() {
       return emitter.eventNames().reduce((n, e) => n + emitter.listenerCount(e), 0);
+    },
+    onReconnect() {
+      return () => {};
     },
     async close() {
       emitter.removeAllListeners();
