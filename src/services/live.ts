@@ -1,8 +1,11 @@
 // Live views of jobs for subscriptions and the log stream route: a job as it
 // changes, status changes of many jobs, and a job's output from any `seq` on
 // until the job ends. Everything moves through the EventBus; the database is
-// read only to catch up (stored output, the row after a change), never polled.
-// Knows nothing of GraphQL or HTTP.
+// read to catch up (stored output, the row after a change) and, because the
+// bus can lose events (a Redis outage here or in the process that published),
+// by one reconciliation per process: when the bus reconnects and every
+// RECONCILE_MS, it reads the status of every followed job in one query and
+// wakes only the streams that missed something. Knows nothing of GraphQL or HTTP.
 import { Forbidden, NotAuthenticated } from '../errors.js';
 import type { Job } from '../generated/sqlite/client.js';
 import type { EventBus, JobChangedEvent, LogChunkEvent } from '../events/bus.js';
@@ -63,6 +66,15 @@ interface AccessChecks {
  */
 export const RECHECK_MS = 30_000;
 
+/**
+ * Safety interval of the reconciliation: how long a stream may wait for an
+ * event the bus lost (the job ended during a Redis outage somewhere) before it
+ * learns from the database. Slow on purpose: it is one query per process.
+ */
+export const RECONCILE_MS = 5_000;
+/** Ids per reconciliation query. */
+const RECONCILE_PAGE = 500;
+
 /** Wakes one waiting loop; a notify with nobody waiting is dropped (loops re-check state before waiting). */
 class Wakeup {
   private resolve: (() => void) | null = null;
@@ -100,6 +112,69 @@ function stoppable<T>(gen: AsyncGenerator<T, void>, stop: () => void): LiveItera
 
 export function createLiveService({ db }: Pick<ServiceDeps, 'db'>, bus: EventBus, checks: AccessChecks, limits: LiveLimits = DEFAULT_LIVE_LIMITS) {
   const prisma = db.prisma;
+
+  // --- Reconciliation ---------------------------------------------------------
+  // Each open stream registers the jobs it waits on with a callback that gets
+  // the job's current status and ownership. One timer and one query per tick for the whole
+  // process, however many streams: a stream only reads more when its job's
+  // status differs from what it last delivered.
+  type JobState = Pick<Job, 'id' | 'status' | 'ownerId' | 'batchId'>;
+  type Reconcile = (job: JobState) => void;
+  const followers = new Map<string, Set<Reconcile>>();
+  /** jobEvents streams: the ids they saw in a non-terminal status, and their callback. */
+  const eventStreams = new Set<{ watching(): Iterable<string>; reconcile: Reconcile }>();
+  let ticker: NodeJS.Timeout | null = null;
+  let reconciling = false;
+
+  function follow(jobId: string, reconcile: Reconcile): () => void {
+    let set = followers.get(jobId);
+    if (!set) followers.set(jobId, (set = new Set()));
+    set.add(reconcile);
+    startTicker();
+    return () => {
+      set.delete(reconcile);
+      if (set.size === 0 && followers.get(jobId) === set) followers.delete(jobId);
+      stopTickerWhenIdle();
+    };
+  }
+  function startTicker(): void {
+    if (ticker) return;
+    ticker = setInterval(() => void reconcileAll(), RECONCILE_MS);
+    ticker.unref();
+  }
+  function stopTickerWhenIdle(): void {
+    if (ticker && followers.size === 0 && eventStreams.size === 0) {
+      clearInterval(ticker);
+      ticker = null;
+    }
+  }
+
+  /** Reads the status of every job some stream waits on and hands it to those streams. */
+  async function reconcileAll(): Promise<void> {
+    if (reconciling) return; // a slow database: the next tick comes soon enough
+    reconciling = true;
+    try {
+      const ids = new Set(followers.keys());
+      for (const s of eventStreams) for (const id of s.watching()) ids.add(id);
+      const all = [...ids];
+      for (let i = 0; i < all.length; i += RECONCILE_PAGE) {
+        const rows = await prisma.job.findMany({
+          where: { id: { in: all.slice(i, i + RECONCILE_PAGE) } },
+          select: { id: true, status: true, ownerId: true, batchId: true },
+        });
+        for (const row of rows) {
+          followers.get(row.id)?.forEach((r) => r(row));
+          for (const s of eventStreams) s.reconcile(row);
+        }
+      }
+    } catch {
+      // The database is unreachable: the next tick tries again.
+    } finally {
+      reconciling = false;
+    }
+  }
+  // Events published while this process's bus was away are lost: catch up at once.
+  bus.onReconnect(() => void reconcileAll());
 
   // Streams by user, told when that user's access may have changed: one bus
   // listener for all of them, however many streams are open.
@@ -198,10 +273,18 @@ export function createLiveService({ db }: Pick<ServiceDeps, 'db'>, bus: EventBus
     const wake = new Wakeup();
     // Listen before the first read: a change in between only causes one more read.
     const off = bus.subscribe('job.changed', () => ((dirty = true), wake.notify()), jobId);
+    // A status other than the last one delivered means a change event was lost: read the row again.
+    let lastStatus: string | null = null;
+    const unfollow = follow(jobId, (row) => {
+      if (row.status === lastStatus) return;
+      dirty = true;
+      wake.notify();
+    });
     const stop = () => {
       if (closed) return;
       closed = true;
       off();
+      unfollow();
       wake.notify();
     };
     let first: Job;
@@ -227,6 +310,7 @@ export function createLiveService({ db }: Pick<ServiceDeps, 'db'>, bus: EventBus
             if (closed || !job) return;
           }
           const snapshot = JSON.stringify(job);
+          lastStatus = job.status;
           if (snapshot !== last) {
             last = snapshot;
             yield job;
@@ -259,16 +343,33 @@ export function createLiveService({ db }: Pick<ServiceDeps, 'db'>, bus: EventBus
       pending.add(e.jobId);
       wake.notify();
     });
+    // Jobs seen in a status that is not final: the reconciliation re-reads
+    // them, and a status other than the last one sent is a lost change.
+    // (Bounded: at most MAX_REMEMBERED_JOBS, as lastStatus below.)
+    const lastStatus = new Map<string, string>();
+    const stream = {
+      *watching() {
+        for (const [id, status] of lastStatus) if (!isTerminal(status)) yield id;
+      },
+      reconcile(row: JobState) {
+        if (!lastStatus.has(row.id) || lastStatus.get(row.id) === row.status || !wanted({ ...row, jobId: row.id })) return;
+        pending.add(row.id);
+        wake.notify();
+      },
+    };
+    eventStreams.add(stream);
+    startTicker();
     const stop = () => {
       if (closed) return;
       closed = true;
       off();
+      eventStreams.delete(stream);
+      stopTickerWhenIdle();
       pending.clear();
       wake.notify();
     };
 
     async function* run(): AsyncGenerator<Job, void> {
-      const lastStatus = new Map<string, string>();
       try {
         while (!closed) {
           const next = pending.values().next();
@@ -347,11 +448,20 @@ export function createLiveService({ db }: Pick<ServiceDeps, 'db'>, bus: EventBus
       },
       jobId,
     );
+    // A job that is final in the database ends the stream even if its terminal
+    // event was lost: the final read below fetches every chunk after the last
+    // one delivered, so nothing is missed or sent twice.
+    const unfollow = follow(jobId, (row) => {
+      if (!isTerminal(row.status) || terminal) return;
+      terminal = true;
+      wake.notify();
+    });
     const stop = () => {
       if (closed) return;
       closed = true;
       offLog();
       offChanged();
+      unfollow();
       buffer = [];
       wake.notify();
     };
