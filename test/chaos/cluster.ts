@@ -1,0 +1,145 @@
+// A scale-out set-up for fault tests: an API in this process on a fresh
+// PostgreSQL database (direct Redis), and worker *processes* (the real CLI,
+// `src/main.ts worker`) that a test can pause, kill or cut off, each with
+// its own environment (e.g. Redis through a proxy the test owns).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadConfig } from '../../src/config.js';
+import { createLogger } from '../../src/logger.js';
+import { buildApp, type App } from '../../src/server.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { REPO_ROOT, type Api } from '../helpers/jobs.js';
+import { restClient, tokenClient, waitFor } from '../helpers/server.js';
+
+export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const ADMIN_PASSWORD = 'AdminPass123!';
+
+export interface WorkerProcess {
+  child: ChildProcess;
+  pid: number;
+  output(): string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Its spawner helper's pid (a child named jobrunner-spawner or running spawnerProcess). */
+  helperPid(): number | null;
+  signal(sig: NodeJS.Signals): void;
+}
+
+export interface Cluster extends Api {
+  db: TestDatabase;
+  api: App;
+  url: string;
+  workspace: string;
+  adminToken: string;
+  /** Environment every process of the cluster shares. */
+  env: Record<string, string>;
+  startWorker(extra?: Record<string, string>): Promise<WorkerProcess>;
+  /** SIGKILLs every worker started so far (their rows stay until reaped). */
+  killWorkers(): Promise<void>;
+  /** A query on the cluster's database, through the API's connection pool. */
+  sql<T>(text: string, ...params: unknown[]): Promise<T[]>;
+  /** A new operator with a concurrency cap, and a token. */
+  user(cap: number): Promise<{ id: string; token: string }>;
+  close(): Promise<void>;
+}
+
+function childrenOf(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((t) =>
+      readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').split(' ').filter(Boolean).map(Number),
+    );
+  } catch {
+    return [];
+  }
+}
+
+const cmdline = (pid: number) => {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+  } catch {
+    return '';
+  }
+};
+
+export async function startCluster(settings: Record<string, string> = {}): Promise<Cluster> {
+  const db = await createTestDatabase('postgresql');
+  const workspace = join(db.dataDir, 'workspace');
+  mkdirSync(workspace, { recursive: true });
+  chmodSync(workspace, 0o777);
+  const env: Record<string, string> = {
+    DATA_DIR: db.dataDir,
+    DATABASE_URL: db.url,
+    REDIS_URL,
+    REDIS_PREFIX: `chaos-${randomBytes(4).toString('hex')}`,
+    JWT_SECRET: 'chaos-secret-that-is-long-enough-0123456',
+    ADMIN_PASSWORD,
+    HEARTBEAT_SECONDS: '1',
+    KILL_GRACE_SECONDS: '1',
+    WORKER_CONCURRENCY: '4',
+    LOG_LEVEL: 'error',
+    ...settings,
+  };
+  const api = await buildApp(loadConfig({ ...env, PORT: '0' }), { log: createLogger('error'), worker: false });
+  const url = await api.start();
+  const request = restClient(`${url}/api/v1`);
+  const adminToken = await tokenClient(`${url}/api/v1`)('admin@example.com', ADMIN_PASSWORD);
+  const workers: WorkerProcess[] = [];
+
+  async function startWorker(extra: Record<string, string> = {}): Promise<WorkerProcess> {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'worker'], {
+      cwd: REPO_ROOT,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/', ...env, LOG_LEVEL: 'info', ...extra },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout!.on('data', (b: Buffer) => (output += b.toString()));
+    child.stderr!.on('data', (b: Buffer) => (output += b.toString()));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
+    let gone = false;
+    void exited.then(() => (gone = true));
+    await waitFor(() => {
+      if (gone) throw new Error(`worker exited during start-up:\n${output}`);
+      return output.includes('worker started');
+    }, 45_000, 50);
+    const w: WorkerProcess = {
+      child,
+      pid: child.pid!,
+      output: () => output,
+      exited,
+      helperPid: () => childrenOf(child.pid!).find((p) => /jobrunner-spawner|spawnerProcess/.test(cmdline(p))) ?? null,
+      signal: (sig) => {
+        if (!gone) child.kill(sig);
+      },
+    };
+    workers.push(w);
+    return w;
+  }
+
+  return {
+    db, api, url, workspace, adminToken, env, request, startWorker,
+    async killWorkers() {
+      for (const w of workers.splice(0)) {
+        w.signal('SIGCONT');
+        w.signal('SIGKILL');
+        await w.exited;
+      }
+    },
+    sql: (text, ...params) => api.db.prisma.$queryRawUnsafe(text, ...params),
+    async user(cap) {
+      const email = `u-${randomBytes(4).toString('hex')}@example.com`;
+      const created = await request('POST', '/users', { token: adminToken, body: { email, password: 'User-pass-123', role: 'operator', max_concurrent_jobs: cap } });
+      if (created.status !== 201) throw new Error(`user: ${created.status} ${created.text}`);
+      return { id: created.body.id, token: await tokenClient(`${url}/api/v1`)(email, 'User-pass-123') };
+    },
+    async close() {
+      for (const w of workers) {
+        w.signal('SIGCONT');
+        w.signal('SIGKILL');
+      }
+      await Promise.all(workers.map((w) => w.exited));
+      await api.stop(0);
+      await db.drop();
+    },
+  };
+}
