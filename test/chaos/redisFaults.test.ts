@@ -213,14 +213,14 @@ describe('deployments sharing one Redis stay apart (scenario 7)', () => {
       await sleep(300); // the subscription is in place before the jobs start
       const jobs = await Promise.all(Array.from({ length: 3 }, () => submit(from.admin, from.admin.token, { command: ['sh', '-c', 'echo hi'] })));
       await Promise.all(jobs.map((j) => waitTerminal(from.admin, from.admin.token, j.id)));
-      // The events did travel, under the sender's own prefix...
-      await waitFor(() => fromChannels.some((c) => c.startsWith(`${fromPrefix}:job.changed`)), 5_000);
-      await sleep(500);
-      // ...and reached nothing of the other deployment.
+      await sleep(1_000);
+      // Nothing of the other deployment's reached this one: not its bus, not its subscribers, not its channels...
       const ids = new Set(jobs.map((j) => j.id));
       expect(onBus.filter((e) => ids.has(e.jobId))).toEqual([]);
       expect(events.values).toEqual([]);
       expect(toChannels).toEqual([]);
+      // ...though the events did travel, under the sender's own prefix.
+      await waitFor(() => fromChannels.some((c) => c.startsWith(`${fromPrefix}:job.changed`)), 5_000);
     } finally {
       off();
       await ws.dispose();
@@ -237,8 +237,8 @@ describe('deployments sharing one Redis stay apart (scenario 7)', () => {
   it('two deployments differing only by the database index of REDIS_URL (default prefix)', async () => {
     const c = await deployment({ REDIS_URL: `${REDIS_URL}/5` });
     const d = await deployment({ REDIS_URL: `${REDIS_URL}/6` });
-    expect([c.app.config.redisPrefix, d.app.config.redisPrefix]).toEqual(['jobrunner:5', 'jobrunner:6']);
     await expectApart(c, d, 'jobrunner:5', 'jobrunner:6');
+    expect([c.app.config.redisPrefix, d.app.config.redisPrefix]).toEqual(['jobrunner:5', 'jobrunner:6']);
   });
 });
 

@@ -57,6 +57,7 @@ describe('configuration', () => {
     ['JOB_NETWORK', 'bridge'],
     ['JOB_UID_RANGE', '10-20'],
     ['JOB_MEMORY_MB', '8'],
+    ['REDIS_PREFIX', 'two words'],
   ];
 
   it('serve exits with code 1 and one stderr line naming the variable, for each bad value', async () => {
@@ -95,5 +96,22 @@ describe('configuration', () => {
     expect(config.maxBodyBytes).toBe(2048);
     expect(config.defaultMaxConcurrentJobs).toBe(4);
     expect(config.database).toEqual({ provider: 'postgresql', url: 'postgresql://u@db.example:5432/jr' });
+  });
+
+  it('REDIS_PREFIX: default jobrunner, with the database index of REDIS_URL when it is not 0; bounded, no spaces or glob characters', () => {
+    expect(loadConfig({}).redisPrefix).toBe('jobrunner');
+    expect(loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379' }).redisPrefix).toBe('jobrunner');
+    expect(loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379/0' }).redisPrefix).toBe('jobrunner');
+    // Pub/sub ignores the database index: deployments on /3 and /4 of one Redis need different channel names.
+    expect(loadConfig({ REDIS_URL: 'redis://:pw@127.0.0.1:6379/3' }).redisPrefix).toBe('jobrunner:3');
+    expect(loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379?db=4' }).redisPrefix).toBe('jobrunner:4');
+    // Set explicitly, it is taken as it is (a trailing ':' is the separator, dropped).
+    expect(loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379/3', REDIS_PREFIX: 'team-a' }).redisPrefix).toBe('team-a');
+    expect(loadConfig({ REDIS_PREFIX: 'team-a:' }).redisPrefix).toBe('team-a');
+    expect(loadConfig({ REDIS_PREFIX: '' }).redisPrefix).toBe('jobrunner');
+    for (const bad of ['two words', 'tab\there', 'x'.repeat(65), 'star*', 'q?', '[set]', ':']) {
+      expect(() => loadConfig({ REDIS_PREFIX: bad }), bad).toThrow(/REDIS_PREFIX must be 1 to 64 printable characters/);
+    }
+    expect(() => loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379/x' })).toThrow(/REDIS_URL must name the database as a number/);
   });
 });
