@@ -39,11 +39,12 @@ export function buildOpenApi(routes: Route[], prefix: string, version: string) {
         content: { 'text/plain': { schema: { type: 'string' } }, 'text/event-stream': { schema: { type: 'string' } } },
       };
     } else {
-      responses[String(r.status)] = r.response
-        ? { description: 'Success', content: { 'application/json': { schema: strip(out(r.response.schema)) } } }
-        : { description: 'Success (no content)' };
+      const content = r.response && { 'application/json': { schema: strip(out(r.response.schema)) } };
+      for (const status of new Set([r.status, ...Object.keys(r.statuses ?? {}).map(Number)])) {
+        const description = r.statuses?.[status] ?? (content ? 'Success' : 'Success (no content)');
+        responses[String(status)] = content ? { description, content } : { description };
+      }
     }
-    if (r.statusOf) responses['503'] = { description: 'A configured backend is unreachable', content: { 'application/json': { schema: strip(out(r.response!.schema)) } } };
     if (r.auth) responses['401'] = errorResponse('Not authenticated');
     if (r.action) responses['403'] = errorResponse('Your role or token scopes do not allow this');
     if (params.some((p) => p.in === 'path')) responses['404'] = errorResponse('Not found, or not yours to see');

@@ -38,8 +38,13 @@ export interface Route<TData = any, TVars = any, B = any, Q = any> {
   query?: z.ZodType<Q>;
   variables: (input: RouteInput<B, Q>) => TVars;
   status: number;
-  /** When success has more than one status (health: 503 when a backend is down). */
+  /**
+   * When success has more than one status (health: 503 when a backend is
+   * down; cancel: 202 while the stop is not confirmed): the one for this data.
+   */
   statusOf?: (data: TData) => number;
+  /** What each success status means, for OpenAPI: `status` (default "Success") and every other one statusOf may answer, each with the response body. */
+  statuses?: Record<number, string>;
   response?: { schema: z.ZodType; map: (data: TData, input: RouteInput<B, Q>) => unknown };
   headers?: (data: TData) => Record<string, string>;
   description?: string;

@@ -4,9 +4,15 @@ import * as Ops from './operations/generated.js';
 import { route, type Route } from './route.js';
 import * as S from './schemas.js';
 import { ceilingIssues } from '../services/jobSpec.js';
-import { apiTokenRead, auditEntryRead, batchRead, batchWithJobsRead, jobLogsRead, jobRead, limitsRead, meRead, roleEnum, scopeEnum, statusEnum, submitJobInput, userRead } from './shapes.js';
+import { apiTokenRead, auditEntryRead, batchRead, batchWithJobsRead, jobLogsRead, jobRead, limitsRead, meRead, roleEnum, scopeEnum, statusEnum, stopStatus, submitJobInput, userRead } from './shapes.js';
 
 type Role = 'admin' | 'operator' | 'viewer';
+
+/** The two answers of a cancel or force-complete; shapes.ts's stopStatus picks one. */
+const STOP_STATUSES = {
+  200: 'The job: ended by this request (its processes confirmed dead), or already ended by the time the stop arrived',
+  202: 'The stop is recorded but not confirmed within the bounded wait: the job, still `running` with `cancel_requested: true`; its worker carries the stop out (watch the job)',
+};
 
 export const routes: Route[] = [
   route({
@@ -65,6 +71,7 @@ export const routes: Route[] = [
     variables: () => ({}),
     status: 200,
     statusOf: (d) => (d.health.status === 'ok' ? 200 : 503),
+    statuses: { 503: 'A configured backend is unreachable' },
     response: { schema: S.HealthRead, map: (d) => d.health },
   }),
 
@@ -129,13 +136,17 @@ export const routes: Route[] = [
     method: 'POST', path: '/jobs/{id}/cancel', tag: 'jobs', auth: true, action: 'job.cancel',
     summary: 'Cancel a pending or running job (its whole process group is stopped)',
     document: Ops.CancelJobDocument,
+    description: 'A pending job is canceled at once. A running job is stopped (its whole process group) and answered once that is confirmed; if it is not within a bounded wait, the answer is 202 with the job still `running` and `cancel_requested: true`.',
     variables: ({ path }) => ({ id: path.id! }),
     status: 200,
+    statusOf: (d) => stopStatus(d.cancelJob),
+    statuses: STOP_STATUSES,
     response: { schema: S.JobRead, map: (d) => jobRead(d.cancelJob) },
   }),
   route({
     method: 'POST', path: '/jobs/{id}/force-complete', tag: 'jobs', auth: true, action: 'job.forceComplete',
     summary: 'Force a job into a terminal status, optionally overriding its output',
+    description: 'A running job is stopped first; if that is not confirmed within a bounded wait, the answer is 202 with the job still `running` and `cancel_requested: true`, and its worker records the status asked for once the processes are gone.',
     document: Ops.ForceCompleteJobDocument,
     body: { schema: S.ForceComplete },
     variables: ({ path, body }) => ({
@@ -143,6 +154,8 @@ export const routes: Route[] = [
       input: { status: statusEnum(body.status), stdout: body.stdout, stderr: body.stderr, exitCode: body.exit_code },
     }),
     status: 200,
+    statusOf: (d) => stopStatus(d.forceCompleteJob),
+    statuses: STOP_STATUSES,
     response: { schema: S.JobRead, map: (d) => jobRead(d.forceCompleteJob) },
   }),
   route({

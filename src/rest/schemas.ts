@@ -173,6 +173,15 @@ export const JobRead = z.object({
   created_at: timestamp,
   started_at: timestamp.nullable(),
   finished_at: timestamp.nullable(),
+  attempt: z.number().int().meta({
+    description:
+      'How many times the job was started: 0 until a worker first claims it, then one more at each claim. A job requeued because its worker died before starting it is claimed again with the next number; each attempt starts the command at most once.',
+  }),
+  worker_id: z.string().nullable().meta({ description: 'The worker that claimed the latest attempt, `<host>:<pid>:<random>`; null while no worker has claimed the job' }),
+  worker_host: z.string().nullable().meta({ description: "That worker's host: worker_id up to its first ':'; null when worker_id is" }),
+  cancel_requested: z.boolean().meta({
+    description: 'true when a cancel or force-complete was asked for while the job runs and is not yet carried out (the job is still running; its processes are not confirmed dead)',
+  }),
   limits: ResourceLimitsRead,
 });
 

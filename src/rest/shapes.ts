@@ -72,6 +72,10 @@ export const jobRead = (j: Ops.JobFieldsFragment): z.infer<typeof JobRead> => ({
   created_at: j.createdAt,
   started_at: j.startedAt,
   finished_at: j.finishedAt,
+  attempt: j.attempt,
+  worker_id: j.workerId,
+  worker_host: j.workerHost,
+  cancel_requested: j.cancelRequested,
   limits: {
     memory_mb: j.limits.memoryMb,
     pids: j.limits.pids,
@@ -80,6 +84,14 @@ export const jobRead = (j: Ops.JobFieldsFragment): z.infer<typeof JobRead> => ({
     file_size_mb: j.limits.fileSizeMb,
   },
 });
+
+/**
+ * The status of a cancel or force-complete answer, for both routes: 202 when
+ * the job is still running with its stop recorded (cancelRequested) because
+ * the service's bounded wait ended before the worker confirmed it; 200
+ * otherwise (the job has ended).
+ */
+export const stopStatus = (j: Ops.JobFieldsFragment): 200 | 202 => (j.status === 'RUNNING' && j.cancelRequested ? 202 : 200);
 
 export const jobLogsRead = (l: NonNullable<Ops.JobLogsQuery['job']>['logs']) => ({
   job_id: l.jobId,

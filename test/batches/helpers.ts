@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { expect } from 'vitest';
 import { waitFor, type TestServer } from '../helpers/server.js';
 
-import { ISO_Z, JOB_READ_KEYS, jobGate, jobGroup, TERMINAL, type ResourceLimitsRead } from '../helpers/jobs.js';
+import { ISO_Z, JOB_READ_KEYS, jobGate, jobGroup, TERMINAL } from '../helpers/jobs.js';
+import type * as Jobs from '../helpers/jobs.js';
 
 export { ISO_Z, maxOverlap, TERMINAL } from '../helpers/jobs.js';
 
@@ -17,12 +18,8 @@ export const STATS_KEYS = ['canceled', 'failed', 'pending', 'running', 'success'
 
 export type JobStatus = 'pending' | 'running' | 'success' | 'failed' | 'canceled';
 
-export interface JobRead {
-  id: string; name: string; command: string[]; working_dir: string; env: Record<string, string>;
-  payload: Record<string, unknown> | null; status: JobStatus; exit_code: number | null; error: string | null;
-  owner_id: string; batch_id: string | null; timeout_seconds: number | null;
-  created_at: string; started_at: string | null; finished_at: string | null; limits: ResourceLimitsRead;
-}
+/** JobRead, one definition for every suite. */
+export type JobRead = Jobs.JobRead;
 
 export interface Counts { pending: number; running: number; success: number; failed: number; canceled: number; total: number }
 

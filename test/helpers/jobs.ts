@@ -10,7 +10,8 @@ import { restClient, tokenClient, waitFor, type TestServer } from './server.js';
 
 export const JOB_READ_KEYS = [
   'id', 'name', 'command', 'working_dir', 'env', 'payload', 'status', 'exit_code', 'error',
-  'owner_id', 'batch_id', 'timeout_seconds', 'created_at', 'started_at', 'finished_at', 'limits',
+  'owner_id', 'batch_id', 'timeout_seconds', 'created_at', 'started_at', 'finished_at',
+  'attempt', 'worker_id', 'worker_host', 'cancel_requested', 'limits',
 ] as const;
 /** JobRead.limits: every key always present, null = unlimited. */
 export const RESOURCE_LIMIT_KEYS = ['memory_mb', 'pids', 'cpu_seconds', 'open_files', 'file_size_mb'] as const;
@@ -35,6 +36,12 @@ export interface JobRead {
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
+  /** Starts so far: 0 until first claimed. */
+  attempt: number;
+  worker_id: string | null;
+  worker_host: string | null;
+  /** A stop asked for and not yet carried out. */
+  cancel_requested: boolean;
   limits: ResourceLimitsRead;
 }
 

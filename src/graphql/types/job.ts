@@ -58,6 +58,19 @@ export const ResourceLimitsInput = builder.inputType('ResourceLimitsInput', {
   }),
 });
 
+/**
+ * The host part of a worker id (`<hostname>:<pid>:<random>`, made in
+ * engine/worker.ts): what comes before the first ':'; null without an id.
+ */
+export function workerHost(workerId: string | null): string | null {
+  if (!workerId) return null;
+  const colon = workerId.indexOf(':');
+  return colon === -1 ? workerId : workerId.slice(0, colon);
+}
+
+// attempt, workerId, workerHost and cancelRequested cost nothing, like the
+// limits' fields: they come from the row already read, and the REST list
+// (1000 jobs, every field) must stay within the complexity limit.
 export const JobType = builder.prismaObject('Job', {
   fields: (t) => ({
     id: t.exposeID('id'),
@@ -81,6 +94,28 @@ export const JobType = builder.prismaObject('Job', {
     finishedAt: t.expose('finishedAt', { type: 'DateTime', nullable: true }),
     stdoutTruncated: t.exposeBoolean('stdoutTruncated'),
     stderrTruncated: t.exposeBoolean('stderrTruncated'),
+    attempt: t.exposeInt('attempt', {
+      complexity: 0,
+      description:
+        'How many times the job was started: 0 until a worker first claims it, then one more at each claim. A job requeued because its worker died before starting it is claimed again with the next number; each attempt starts the command at most once.',
+    }),
+    workerId: t.exposeString('workerId', {
+      nullable: true,
+      complexity: 0,
+      description: 'The worker that claimed the latest attempt, as `<host>:<pid>:<random>`; null while no worker has claimed the job.',
+    }),
+    workerHost: t.string({
+      nullable: true,
+      complexity: 0,
+      description: "The host of that worker: `workerId` up to its first ':'; null when `workerId` is.",
+      resolve: (j) => workerHost(j.workerId),
+    }),
+    cancelRequested: t.boolean({
+      complexity: 0,
+      description:
+        'True when a cancel or force-complete has been asked for while the job runs and its owning worker has not yet recorded the outcome (the job is still RUNNING and its processes are not confirmed dead).',
+      resolve: (j) => j.stopRequest !== null,
+    }),
     limits: t.field({
       type: ResourceLimitsType,
       description: 'The resource limits in force: what the job asked for, else the defaults, within the ceilings configured now.',
@@ -167,12 +202,16 @@ builder.mutationFields((t) => ({
   cancelJob: t.field({
     type: JobType,
     authScopes: { authenticated: true },
+    description:
+      'Cancels a PENDING or RUNNING job and answers it: CANCELED once its processes are confirmed dead, or, when that is not confirmed within a bounded wait, still RUNNING with cancelRequested true (the owning worker carries the cancel out; watch the job).',
     args: { id: t.arg.id({ required: true }) },
     resolve: (_root, { id }, ctx) => ctx.services.jobs.cancel(requireViewer(ctx), String(id)),
   }),
   forceCompleteJob: t.field({
     type: JobType,
     authScopes: { authenticated: true },
+    description:
+      'Gives a PENDING or RUNNING job the status asked for and answers it; a RUNNING job is stopped first and, when that is not confirmed within a bounded wait, answered still RUNNING with cancelRequested true.',
     args: { id: t.arg.id({ required: true }), input: t.arg({ type: ForceCompleteInput, required: true }) },
     resolve: (_root, { id, input }, ctx) => ctx.services.jobs.forceComplete(requireViewer(ctx), String(id), present(input)),
   }),
