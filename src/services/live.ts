@@ -114,15 +114,19 @@ export function createLiveService({ db }: Pick<ServiceDeps, 'db'>, bus: EventBus
   const prisma = db.prisma;
 
   // --- Reconciliation ---------------------------------------------------------
-  // Each open stream registers the jobs it waits on with a callback that gets
-  // the job's current status and ownership. One timer and one query per tick for the whole
-  // process, however many streams: a stream only reads more when its job's
-  // status differs from what it last delivered.
-  type JobState = Pick<Job, 'id' | 'status' | 'ownerId' | 'batchId'>;
+  // Each open stream registers what it waits on with a callback that gets the
+  // job's current status: one timer and one query per tick for the whole
+  // process, however many streams, and a stream reads more only when a status
+  // differs from what it last delivered.
+  type JobState = Pick<Job, 'id' | 'status' | 'ownerId' | 'batchId' | 'createdAt'>;
+  const STATE = { id: true, status: true, ownerId: true, batchId: true, createdAt: true } as const;
   type Reconcile = (job: JobState) => void;
+  /** followJob and followLog streams, by job id. */
   const followers = new Map<string, Set<Reconcile>>();
-  /** jobEvents streams: the ids they saw in a non-terminal status, and their callback. */
+  /** jobEvents streams: the ids they saw in a status that is not final, and their callback. */
   const eventStreams = new Set<{ watching(): Iterable<string>; reconcile: Reconcile }>();
+  /** When jobs created since were last looked for (for jobEvents: jobs whose every event was lost). */
+  let createdCheckedAt = 0;
   let ticker: NodeJS.Timeout | null = null;
   let reconciling = false;
 
@@ -139,6 +143,7 @@ export function createLiveService({ db }: Pick<ServiceDeps, 'db'>, bus: EventBus
   }
   function startTicker(): void {
     if (ticker) return;
+    createdCheckedAt = Date.now();
     ticker = setInterval(() => void reconcileAll(), RECONCILE_MS);
     ticker.unref();
   }
@@ -149,23 +154,31 @@ export function createLiveService({ db }: Pick<ServiceDeps, 'db'>, bus: EventBus
     }
   }
 
-  /** Reads the status of every job some stream waits on and hands it to those streams. */
+  /** Reads the status of every job some stream waits on (and, for jobEvents, of jobs created lately) and hands it to those streams. */
   async function reconcileAll(): Promise<void> {
     if (reconciling) return; // a slow database: the next tick comes soon enough
     reconciling = true;
     try {
+      // Step 1: jobs streams already know of.
       const ids = new Set(followers.keys());
       for (const s of eventStreams) for (const id of s.watching()) ids.add(id);
       const all = [...ids];
       for (let i = 0; i < all.length; i += RECONCILE_PAGE) {
-        const rows = await prisma.job.findMany({
-          where: { id: { in: all.slice(i, i + RECONCILE_PAGE) } },
-          select: { id: true, status: true, ownerId: true, batchId: true },
-        });
+        const rows = await prisma.job.findMany({ where: { id: { in: all.slice(i, i + RECONCILE_PAGE) } }, select: STATE });
         for (const row of rows) {
           followers.get(row.id)?.forEach((r) => r(row));
           for (const s of eventStreams) s.reconcile(row);
         }
+      }
+      // Step 2 (jobEvents only): jobs created since the last look, which a
+      // stream may never have heard of. The window overlaps the previous one
+      // by RECONCILE_MS (clocks of other hosts, commits in flight); streams
+      // drop what they already sent.
+      if (eventStreams.size > 0) {
+        const since = new Date(createdCheckedAt - RECONCILE_MS);
+        createdCheckedAt = Date.now();
+        const rows = await prisma.job.findMany({ where: { createdAt: { gte: since } }, orderBy: [{ createdAt: 'desc' }, { id: 'desc' }], take: RECONCILE_PAGE, select: STATE });
+        for (const row of rows) for (const s of eventStreams) s.reconcile(row);
       }
     } catch {
       // The database is unreachable: the next tick tries again.
@@ -343,16 +356,21 @@ export function createLiveService({ db }: Pick<ServiceDeps, 'db'>, bus: EventBus
       pending.add(e.jobId);
       wake.notify();
     });
-    // Jobs seen in a status that is not final: the reconciliation re-reads
-    // them, and a status other than the last one sent is a lost change.
-    // (Bounded: at most MAX_REMEMBERED_JOBS, as lastStatus below.)
+    // The reconciliation hands over jobs this stream saw in a status that is
+    // not final, and jobs created lately; a status other than the last one
+    // sent is a lost change. Jobs created before the stream opened are not
+    // its business unless it heard of them. (lastStatus holds at most
+    // MAX_REMEMBERED_JOBS entries.)
     const lastStatus = new Map<string, string>();
+    const openedAt = Date.now();
     const stream = {
       *watching() {
         for (const [id, status] of lastStatus) if (!isTerminal(status)) yield id;
       },
       reconcile(row: JobState) {
-        if (!lastStatus.has(row.id) || lastStatus.get(row.id) === row.status || !wanted({ ...row, jobId: row.id })) return;
+        const sent = lastStatus.get(row.id);
+        if (sent === undefined ? row.createdAt.getTime() < openedAt : sent === row.status) return;
+        if (!wanted({ jobId: row.id, ownerId: row.ownerId, batchId: row.batchId, status: row.status })) return;
         pending.add(row.id);
         wake.notify();
       },

@@ -101,15 +101,32 @@ async function expectComplete(f: Followers, app: App) {
   expect(JSON.parse(end.data)).toEqual({ status: 'success', exit_code: 0 });
 }
 
-describe('a worker loses Redis while its jobs run (scenario 2)', () => {
+type JobEventValue = { id: string; status: string };
+
+/** The statuses jobEvents delivered for `jobId`, in order. */
+const statusesOf = (events: Tracked<JobEventValue>, jobId: string) => events.values.filter((v) => v.id === jobId).map((v) => v.status);
+
+/** jobEvents delivered the final status of every job, and no status of a job twice. */
+async function expectFinalEvents(events: Tracked<JobEventValue>, jobIds: string[]) {
+  await waitFor(() => jobIds.every((id) => statusesOf(events, id).at(-1) === 'SUCCESS'), COMPLETES_WITHIN_MS, 50).catch(() => {
+    throw new Error(`jobEvents: ${JSON.stringify(jobIds.map((id) => statusesOf(events, id)))}`);
+  });
+  for (const id of jobIds) {
+    const statuses = statusesOf(events, id);
+    expect(new Set(statuses).size, JSON.stringify(statuses)).toBe(statuses.length);
+  }
+  expect(events.errors).toEqual([]);
+}
+
+describe('a process loses Redis while jobs run (scenario 2)', () => {
   let db: TestDatabase;
   let api: App;
   let apiUrl: string;
   let admin: Awaited<ReturnType<typeof adminClient>>;
   let ws: WsClient;
   let env: Record<string, string>;
-  let worker: App | null = null;
   let proxy: TcpProxy | null = null;
+  const extra: App[] = [];
   const prefix = `${RUN}-s2`;
 
   beforeAll(async () => {
@@ -122,9 +139,8 @@ describe('a worker loses Redis while its jobs run (scenario 2)', () => {
   });
   afterEach(async () => {
     await proxy?.restore();
-    await worker?.stop(0);
+    await Promise.all(extra.splice(0).map((a) => a.stop(0)));
     await proxy?.close();
-    worker = null;
     proxy = null;
   });
   afterAll(async () => {
@@ -133,40 +149,71 @@ describe('a worker loses Redis while its jobs run (scenario 2)', () => {
     await db?.drop();
   });
 
-  /** A worker whose only way to Redis is a fresh proxy. */
-  async function proxiedWorker(): Promise<App> {
-    proxy = await startProxy(REDIS_HOST, REDIS_PORT);
-    worker = await buildApp(loadConfig({ ...env, REDIS_URL: proxy.url('redis') }), { log: createLogger('error'), http: false });
-    await worker.start();
-    return worker;
+  /** An app of this deployment; `proxied`: its only way to Redis is a fresh proxy. */
+  async function member(options: { worker?: boolean; http?: boolean }, proxied: boolean): Promise<{ app: App; url: string }> {
+    if (proxied) proxy = await startProxy(REDIS_HOST, REDIS_PORT);
+    const app = await buildApp(loadConfig({ ...env, REDIS_URL: proxied ? proxy!.url('redis') : REDIS_URL }), { log: createLogger('error'), ...options });
+    extra.push(app);
+    return { app, url: await app.start() };
   }
 
-  /** Submits jobs, waits until they run and the API's views of them have started. */
-  async function runningJobsFollowed(n: number): Promise<Followers[]> {
+  /** Submits jobs (through the healthy API), waits until they run and the views of them through `viewWs` / `viewAdmin` have started. */
+  async function runningJobsFollowed(n: number, viewWs: WsClient, viewAdmin: Awaited<ReturnType<typeof adminClient>>): Promise<Followers[]> {
     const jobs = await Promise.all(Array.from({ length: n }, () => submit(admin, admin.token, { command: LOG_JOB })));
     await Promise.all(jobs.map((j) => waitRunning(admin, admin.token, j.id)));
-    return Promise.all(jobs.map((j) => followJob(ws, admin, j.id)));
+    return Promise.all(jobs.map((j) => followJob(viewWs, viewAdmin, j.id)));
   }
 
-  it('every jobLog, jobUpdated and SSE log stream completes with the final status and all output after an 8 s outage during which the jobs ended', async () => {
-    await proxiedWorker();
-    const followers = await runningJobsFollowed(3);
+  it('a worker cut for 8 s while its jobs end: every jobLog, jobUpdated, jobEvents and SSE log stream on a healthy API completes with the final status and all output', async () => {
+    await member({ http: false }, true);
+    const events = track<JobEventValue>(ws.client, JOB_EVENTS, {});
+    await sleep(300); // jobEvents listens before the jobs exist
+    const followers = await runningJobsFollowed(3, ws, admin);
     proxy!.cut();
     // The jobs end while the worker cannot publish.
     await Promise.all(followers.map((f) => waitTerminal(admin, admin.token, f.jobId)));
     await sleep(8_000 - 2_000);
     await proxy!.restore();
     for (const f of followers) await expectComplete(f, api);
+    await expectFinalEvents(events, followers.map((f) => f.jobId));
+    events.stop();
   });
 
-  it('they also complete when Redis stays away for the worker after the jobs ended (safety interval)', async () => {
-    await proxiedWorker();
-    const followers = await runningJobsFollowed(2);
+  it('a worker cut for good: the views still complete (safety interval)', async () => {
+    await member({ http: false }, true);
+    const events = track<JobEventValue>(ws.client, JOB_EVENTS, {});
+    await sleep(300);
+    const followers = await runningJobsFollowed(2, ws, admin);
     proxy!.cut();
     await Promise.all(followers.map((f) => waitTerminal(admin, admin.token, f.jobId)));
     // Never restored during the test: only the API's own reconciliation with the database can end the streams.
     for (const f of followers) await expectComplete(f, api);
+    await expectFinalEvents(events, followers.map((f) => f.jobId));
     expect(proxy!.isCut).toBe(true);
+    events.stop();
+  });
+
+  it('an API cut for 8 s: its own views complete once it reconnects, jobEvents included for a job it never heard of', async () => {
+    await member({ http: false }, false);
+    const { app: cutApi, url: cutUrl } = await member({ worker: false }, true);
+    const cutAdmin = await adminClient(cutUrl);
+    const cutWs = wsClient({ url: cutUrl }, cutAdmin.token);
+    try {
+      const events = track<JobEventValue>(cutWs.client, JOB_EVENTS, {});
+      await sleep(300);
+      const followers = await runningJobsFollowed(2, cutWs, cutAdmin);
+      proxy!.cut();
+      // Submitted elsewhere, run and ended while the cut API hears nothing.
+      const unseen = await submit(admin, admin.token, { command: ['sh', '-c', 'echo unseen'] });
+      await Promise.all([...followers.map((f) => f.jobId), unseen.id].map((id) => waitTerminal(admin, admin.token, id)));
+      await sleep(8_000 - 2_000);
+      await proxy!.restore();
+      for (const f of followers) await expectComplete(f, cutApi);
+      await expectFinalEvents(events, [...followers.map((f) => f.jobId), unseen.id]);
+      events.stop();
+    } finally {
+      await cutWs.dispose();
+    }
   });
 });
 
