@@ -189,10 +189,13 @@ static __attribute__((noreturn)) void leave(void) {
   exit(0);
 }
 
-/* Whether the worker is gone: it closed our stdin (its data may still be unread), or our parent is no longer it. */
+/*
+ * Whether the worker is gone: it closed our stdin (a pipe or, from Node, a
+ * socket; its data may still be unread), or our parent is no longer it.
+ */
 static int worker_gone(void) {
-  struct pollfd p = { .fd = STDIN_FILENO, .events = POLLIN };
-  if (poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR | POLLNVAL))) return 1;
+  struct pollfd p = { .fd = STDIN_FILENO, .events = POLLIN | POLLRDHUP };
+  if (poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL))) return 1;
   return getppid() != worker_pid;
 }
 
