@@ -9,7 +9,8 @@
  * hosts where this was not built.
  *
  * Usage: jobrunner-spawner [--isolate [--hide DIR]... [--network none] [--group GID]]
- *        (stdin: commands; stdout: events)
+ *        (stdin: commands; stdout: events; JOBRUNNER_WORKER_PID in the environment:
+ *        the worker's pid, which must be our parent)
  *
  * With --isolate each job runs isolated (native/isolate.c): its own
  * PID and mount namespaces, a per-job cgroup holding every descendant, a uid
@@ -30,12 +31,14 @@
  *   close ID                 stop reading and close both outputs (a process that escaped
  *                            the job's group still holds them)
  *   lease MS                 the worker holds its lease for MS more milliseconds (sent after
- *                            each renewal in the database). The first one arms a watchdog on
- *                            CLOCK_MONOTONIC: when MS pass without another, the lease has
- *                            lapsed and the helper kills every job it runs at once (their x
- *                            events say LIMIT lease) and refuses every spawn (e ID ELEASE)
- *                            until the next lease command. Without any lease command there
- *                            is no watchdog.
+ *                            each renewal in the database; MS a non-negative integer). The
+ *                            first one arms a watchdog on CLOCK_MONOTONIC: when MS pass
+ *                            without another, the lease has lapsed and the helper kills every
+ *                            job it runs at once (their x events say LIMIT lease) and refuses
+ *                            every spawn (e ID ELEASE) until the next lease command re-arms
+ *                            it. Commands are taken in order, so a renewal that waited in the
+ *                            pipe while the helper was stopped still counts. Without any
+ *                            lease command there is no watchdog.
  *
  * Events, each a line, a data event followed by its bytes:
  *   r LEVEL FEATURES MISSING CGROUP  ready: sent once, before any other event (the worker

@@ -431,6 +431,7 @@ export async function startSpawner(log: Logger, want: SpawnerKind = 'auto', opti
     launcher,
     watching: () => running.size,
     renewLease(ms: number) {
+      if (!Number.isFinite(ms)) throw new RangeError(`lease of ${ms} ms`);
       if (closing) return;
       leaseDeadline = performance.now() + ms;
       helper?.stdin!.write(leaseCommand());

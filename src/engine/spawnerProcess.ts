@@ -3,6 +3,11 @@
 // process of its own, because Node's spawn() forks the caller and its cost
 // grows with the caller's memory; so it imports nothing but Node's own
 // modules and the runner's process-group kill (itself only Node's).
+//
+// Unlike the native helper it cannot ask to die with the worker
+// (PR_SET_PDEATHSIG) nor see a hung-up stdin before reading what is left in
+// it: it finds the worker gone by its parent pid before each spawn, and by
+// stdin's end.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { constants } from 'node:os';
