@@ -2,9 +2,12 @@
 // while the previous write is in flight) are written by one statement. Every
 // commit writes the table and its indexes to the WAL, and every Prisma call
 // has a fixed cost, so under load this is what keeps submissions (and their
-// audit entries) cheap. An idle server writes each row at once.
+// audit entries) cheap. An idle server writes each row at once. A write is
+// retried through transient database failures, so it must be idempotent:
+// rows carry their own ids and a retried insert skips the ones already there.
 import type { Database } from './client.js';
 import { insertJobs, ROWS_PER_STATEMENT, type NewJobRow } from './insertJobs.js';
+import { retryTransient } from './retry.js';
 
 interface Waiting<T> {
   row: T;
@@ -24,7 +27,8 @@ export function createGroupWriter<T>(write: (rows: T[]) => Promise<unknown>, max
 
   async function commit(group: Waiting<T>[]) {
     try {
-      await write(group.map((w) => w.row));
+      const rows = group.map((w) => w.row);
+      await retryTransient(() => write(rows));
       for (const w of group) w.resolve();
     } catch (err) {
       if (group.length === 1) return group[0]!.reject(err);

@@ -39,6 +39,7 @@ export async function insertJobs(provider: Database['provider'], tx: Executor, r
       r.timeoutSeconds, r.limits, r.status, r.ownerId, r.batchId,
       provider === 'postgresql' ? r.createdAt : sqliteTime(r.createdAt),
     ]);
-    await tx.$executeRawUnsafe(`INSERT INTO jobs (${COLUMNS.join(', ')}) VALUES ${values}`, ...params);
+    // A retry after a commit whose answer was lost finds its rows there already (ids are ours).
+    await tx.$executeRawUnsafe(`INSERT INTO jobs (${COLUMNS.join(', ')}) VALUES ${values} ON CONFLICT (id) DO NOTHING`, ...params);
   }
 }

@@ -57,7 +57,9 @@ function beforeWhere(cursor: string | null | undefined) {
 
 export function createAuditService({ db, config, log }: ServiceDeps) {
   const prisma = db.prisma;
-  const writer = createGroupWriter<AuditEntry>((rows) => prisma.auditEntry.createMany({ data: rows }), ROWS_PER_INSERT);
+  // Retried through connection failures (groupCommit.ts); SQLite, which has none, has no skipDuplicates either.
+  const duplicates = (db.provider === 'postgresql' ? { skipDuplicates: true } : {}) as object;
+  const writer = createGroupWriter<AuditEntry>((rows) => prisma.auditEntry.createMany({ data: rows, ...duplicates }), ROWS_PER_INSERT);
 
   async function record(r: AuditRecord): Promise<void> {
     try {
