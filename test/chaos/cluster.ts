@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import pg from 'pg';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { buildApp, type App } from '../../src/server.js';
@@ -34,10 +35,11 @@ export interface Cluster extends Api {
   adminToken: string;
   /** Environment every process of the cluster shares. */
   env: Record<string, string>;
-  startWorker(extra?: Record<string, string>): Promise<WorkerProcess>;
+  /** A worker process; `host` runs it under that hostname (its own UTS namespace). */
+  startWorker(extra?: Record<string, string>, host?: string): Promise<WorkerProcess>;
   /** SIGKILLs every worker started so far (their rows stay until reaped). */
   killWorkers(): Promise<void>;
-  /** A query on the cluster's database, through the API's connection pool. */
+  /** A query on the cluster's database, on a connection of its own (faults cut the services' pools, not the test's). */
   sql<T>(text: string, ...params: unknown[]): Promise<T[]>;
   /** A new operator with a concurrency cap, and a token. */
   user(cap: number): Promise<{ id: string; token: string }>;
@@ -86,8 +88,12 @@ export async function startCluster(settings: Record<string, string> = {}): Promi
   const adminToken = await tokenClient(`${url}/api/v1`)('admin@example.com', ADMIN_PASSWORD);
   const workers: WorkerProcess[] = [];
 
-  async function startWorker(extra: Record<string, string> = {}): Promise<WorkerProcess> {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'worker'], {
+  async function startWorker(extra: Record<string, string> = {}, host?: string): Promise<WorkerProcess> {
+    const argv = [process.execPath, '--import', 'tsx', 'src/main.ts', 'worker'];
+    // Another host, as far as the cluster can tell: a UTS namespace of its own with another hostname
+    // (so no peer treats its jobs as local processes it could kill itself).
+    const [file, ...args] = host ? ['unshare', '--uts', '--', 'sh', '-c', 'hostname "$0" && exec "$@"', host, ...argv] : argv;
+    const child = spawn(file!, args, {
       cwd: REPO_ROOT,
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/', ...env, LOG_LEVEL: 'info', ...extra },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -125,7 +131,15 @@ export async function startCluster(settings: Record<string, string> = {}): Promi
         await w.exited;
       }
     },
-    sql: (text, ...params) => api.db.prisma.$queryRawUnsafe(text, ...params),
+    async sql<T>(text: string, ...params: unknown[]) {
+      const client = new pg.Client({ connectionString: db.url });
+      await client.connect();
+      try {
+        return (await client.query(text, params)).rows as T[];
+      } finally {
+        await client.end();
+      }
+    },
     async user(cap) {
       const email = `u-${randomBytes(4).toString('hex')}@example.com`;
       const created = await request('POST', '/users', { token: adminToken, body: { email, password: 'User-pass-123', role: 'operator', max_concurrent_jobs: cap } });

@@ -22,7 +22,7 @@ describe('PostgreSQL connection loss', () => {
     await c?.close();
   });
 
-  it(`scenario 3: ${ROUNDS} rounds of pg_terminate_backend on every connection during ${JOBS} submissions: every submit answered, every job success with all its output`, async () => {
+  it(`scenario 3: ${ROUNDS} rounds of pg_terminate_backend on every connection during ${JOBS} submissions: every submit answered, every job success with all its output`, { timeout: 180_000 }, async () => {
     await c.startWorker();
     const user = await c.user(8);
     const dbName = new URL(c.env.DATABASE_URL!).pathname.slice(1);
