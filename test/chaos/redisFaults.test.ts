@@ -344,6 +344,25 @@ describe('start-up and outages of Redis', () => {
     expect(log.lines.filter((l) => /reachable again/.test(l.msg))).toHaveLength(1);
   });
 
+  it('a silent outage (packets dropped, connections left open): /health answers at once with redis false, the connections are dropped and reopened, and the state is logged once each way', async () => {
+    const log = recordingLogger();
+    const env = testServerEnv(db, { REDIS_URL: proxy.url('redis'), REDIS_PREFIX: `${RUN}-hold` });
+    const app = await buildApp(loadConfig(env), { log, worker: false });
+    apps.push(app);
+    const url = await app.start();
+    const health = () => withTimeout(fetch(`${url}/api/v1/health`).then((r) => r.json() as Promise<{ status: string; redis: boolean | null }>), 3_000, '/health');
+    expect(await health()).toMatchObject({ status: 'ok', redis: true });
+    proxy.cut('hold');
+    // A PING that gets no answer counts as down: /health never waits on it for long.
+    expect(await health()).toMatchObject({ status: 'unavailable', redis: false });
+    // Nothing closes a silent connection by itself; the bus's own checks must notice.
+    await waitFor(() => log.lines.some((l) => /is unreachable/.test(l.msg)), 20_000, 100);
+    await proxy.restore();
+    await waitFor(async () => (await health()).redis === true, 20_000, 100);
+    expect(log.lines.filter((l) => /is unreachable/.test(l.msg))).toHaveLength(1);
+    expect(log.lines.filter((l) => /reachable again/.test(l.msg))).toHaveLength(1);
+  });
+
   it('holds publishes while Redis is away in a bounded queue, oldest dropped and counted, and sends the rest once it is back', async () => {
     const prefix = `${RUN}-queue`;
     const log = recordingLogger();
