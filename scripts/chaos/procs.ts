@@ -122,7 +122,12 @@ export function createScanner(prefix: string) {
           const env = readEnv(pid);
           if (!env) continue; // gone meanwhile: not cached, not counted
           const marker = env.get('CHAOS_JOB');
-          c = marker && marker.startsWith(prefix) ? { marker, user: env.get('CHAOS_USER') ?? '?', ns: pidNs(pid) } : { marker: null, user: '', ns: null };
+          if (marker && marker.startsWith(prefix)) {
+            // An exiting process has dropped its namespaces before it becomes a zombie: not counted, not cached.
+            const ns = pidNs(pid);
+            if (!ns) continue;
+            c = { marker, user: env.get('CHAOS_USER') ?? '?', ns };
+          } else c = { marker: null, user: '', ns: null };
         }
         next.set(key, c);
         if (c.marker) marked.push({ ...st, ...c });
