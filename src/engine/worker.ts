@@ -91,6 +91,7 @@ export function createWorker(db: Database, config: Config, bus: EventBus, log: L
   let aborted = false;
   let passRunning: Promise<void> | null = null;
   let passAgain = false;
+  let passes = 0;
   const timers: NodeJS.Timeout[] = [];
   let leaseTimer: NodeJS.Timeout | undefined;
   const unsubscribe: (() => void)[] = [];
@@ -224,6 +225,7 @@ export function createWorker(db: Database, config: Config, bus: EventBus, log: L
   // ---- claiming ---------------------------------------------------------
 
   async function pass() {
+    passes++;
     try {
       do {
         passAgain = false;
@@ -278,13 +280,16 @@ export function createWorker(db: Database, config: Config, bus: EventBus, log: L
 
   /** Carries out stops asked for through the database, fences what it no longer owns, gives back claims it never launched. */
   async function reconcile(askedAt: number) {
-    if (passRunning) return; // a claim in flight would look like a stray
+    await passRunning;
+    const passesBefore = passes;
     const owned = new Map((await liveness.owned(id)).map((r) => [r.id, r]));
     for (const [jobId, entry] of active) {
       const row = owned.get(jobId);
       if (row?.stopRequest && !entry.final) void stopLocal(jobId, row.stopRequest);
       else if (!row && entry.launchedAt < askedAt && !entry.settling) fence(entry, 'no longer assigned here');
     }
+    // A claim made meanwhile could show in `owned` before its jobs are launched: strays only from a quiet moment.
+    if (passes !== passesBefore || passRunning) return;
     // Claims whose answer was lost (the connection dropped at commit): never started here.
     for (const row of owned.values()) {
       if (active.has(row.id)) continue;
@@ -314,16 +319,15 @@ export function createWorker(db: Database, config: Config, bus: EventBus, log: L
     for (const [jobId, entry] of active) if (!entry.final) void stopLocal(jobId, { status: 'failed', exitCode: null, error: LEASE_LAPSED }, 0);
   }
 
-  function scheduleLease() {
-    leaseTimer = setTimeout(() => {
-      renewLease()
-        .catch((err) => wlog.warn('lease renewal failed', { err, leftMs: Math.round(leaseUntil - performance.now()) }))
-        .finally(() => {
-          selfFenceIfLapsed();
-          if (leaseTimer) scheduleLease();
-        });
-    }, config.heartbeatMs);
-    leaseTimer.unref();
+  // A tick never waits for the previous renewal: a database that stops answering must not stop the self-fencing check.
+  let renewing = false;
+  function leaseTick() {
+    selfFenceIfLapsed();
+    if (renewing) return;
+    renewing = true;
+    renewLease()
+      .catch((err) => wlog.warn('lease renewal failed', { err, leftMs: Math.round(leaseUntil - performance.now()) }))
+      .finally(() => (renewing = false));
   }
 
   // ---- start and stop ---------------------------------------------------
@@ -354,7 +358,7 @@ export function createWorker(db: Database, config: Config, bus: EventBus, log: L
         }),
       );
       timers.push(setInterval(() => wake(), SAFETY_POLL_MS).unref());
-      scheduleLease();
+      leaseTimer = setInterval(leaseTick, config.heartbeatMs).unref();
       wlog.info('worker started', { concurrency: config.workerConcurrency, leaseSeconds: leaseMs / 1000 });
       wake();
     },
@@ -384,8 +388,7 @@ export function createWorker(db: Database, config: Config, bus: EventBus, log: L
         }
       }
       await queue.onIdle();
-      clearTimeout(leaseTimer);
-      leaseTimer = undefined;
+      clearInterval(leaseTimer);
       await liveness.unregister(id).catch(() => {});
     },
   };
