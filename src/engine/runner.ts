@@ -135,68 +135,8 @@ export function startRun(spec: RunSpec, sink: OutputSink): RunHandle {
   let resolveDone!: (r: RunResult) => void;
   const done = new Promise<RunResult>((r) => (resolveDone = r));
 
-  // ---- output batching -------------------------------------------------
-  let pending: OutputChunk[] = [];
-  let pendingSize = 0;
-  let writing: Promise<void> | null = null;
-  let flushQueued: NodeJS.Immediate | undefined;
-  let sinkFailed = false;
   let paused = false;
-
-  function append(stream: Stream, text: string): void {
-    pendingSize += text.length;
-    while (text.length > 0) {
-      const last = pending.at(-1);
-      let room = last && last.stream === stream ? CHUNK_MAX - last.data.length : 0;
-      // Never split a surrogate pair: each chunk must be valid text on its own.
-      if (room > 0 && room < text.length && isHighSurrogate(text.charCodeAt(room - 1))) room--;
-      if (!last || room <= 0) {
-        pending.push({ stream, data: '' });
-        continue;
-      }
-      last.data += text.slice(0, room);
-      text = text.slice(room);
-    }
-  }
-
-  // No timed hold: output is written as soon as the sink is idle, and batches
-  // only while a write is in flight, so latency is about one write and a
-  // fast producer still gets large batches. setImmediate lets every read of
-  // the current poll phase join the batch.
-  function scheduleFlush(): void {
-    if (writing || pending.length === 0) return;
-    flushQueued ??= setImmediate(flushNow);
-  }
-
-  function flushNow(): void {
-    clearImmediate(flushQueued);
-    flushQueued = undefined;
-    if (writing || pending.length === 0) return;
-    const batch = pending;
-    pending = [];
-    pendingSize = 0;
-    writing = Promise.resolve()
-      .then(() => sink.write(batch))
-      .catch((err: unknown) => {
-        // A broken sink must not take the run down with it; the batch is lost.
-        if (!sinkFailed) {
-          sinkFailed = true;
-          process.stderr.write(`runner: sink.write failed, dropping output: ${String(err)}\n`);
-        }
-      })
-      .then(() => {
-        writing = null;
-        setPaused(false);
-        scheduleFlush();
-      });
-  }
-
-  async function drainSink(): Promise<void> {
-    while (writing || pending.length > 0) {
-      if (writing) await writing;
-      else flushNow();
-    }
-  }
+  const output = new OutputBatcher(sink, () => setPaused(false));
 
   // ---- process ---------------------------------------------------------
   let child: LaunchedProcess;
@@ -247,15 +187,14 @@ export function startRun(spec: RunSpec, sink: OutputSink): RunHandle {
     pipes[s].on('data', (buf: Buffer) => {
       const text = decoders[s].write(buf);
       if (!text) return;
-      append(s, text);
-      scheduleFlush();
+      output.append(s, text);
       // Reads between two check phases can pile up too (a fast pipe), not only behind a slow write.
-      if (pendingSize >= PAUSE_AT) setPaused(true);
+      if (output.size >= PAUSE_AT) setPaused(true);
     });
     pipes[s].on('error', () => {}); // 'close' follows; nothing else to do
     pipes[s].on('close', () => {
       const tail = decoders[s].end();
-      if (tail) append(s, tail);
+      if (tail) output.append(s, tail);
       open.delete(s);
       void maybeFinish();
     });
@@ -302,7 +241,7 @@ export function startRun(spec: RunSpec, sink: OutputSink): RunHandle {
     if (finished || !exited || !groupGone || open.size > 0) return;
     finished = true;
     clearTimeout(lingerTimer);
-    await drainSink();
+    await output.drain();
     const { code, signal, limit } = exited;
     const overLimit = limitError(limit, code, signal, spec.isolation);
     if (stopping) resolveDone(result(code, signal, stopping.outcome, stopping.error));
@@ -351,6 +290,77 @@ export function startRun(spec: RunSpec, sink: OutputSink): RunHandle {
     done,
     cancel(reason?: string, graceMs?: number) { stop('canceled', reason ?? 'canceled', graceMs); },
   };
+}
+
+/**
+ * A run's output on its way to the sink. No timed hold: output is written as
+ * soon as the sink is idle, and batches only while a write is in flight, so
+ * latency is about one write and a fast producer still gets large batches.
+ * setImmediate lets every read of the current poll phase join the batch.
+ */
+class OutputBatcher {
+  private pending: OutputChunk[] = [];
+  /** Characters waiting (not yet handed to the sink). */
+  size = 0;
+  private writing: Promise<void> | null = null;
+  private queued: NodeJS.Immediate | undefined;
+  private failed = false;
+
+  /** `written` runs after each write, failed or not: the producer may resume. */
+  constructor(private readonly sink: OutputSink, private readonly written: () => void) {}
+
+  append(stream: Stream, text: string): void {
+    this.size += text.length;
+    while (text.length > 0) {
+      const last = this.pending.at(-1);
+      let room = last && last.stream === stream ? CHUNK_MAX - last.data.length : 0;
+      // Never split a surrogate pair: each chunk must be valid text on its own.
+      if (room > 0 && room < text.length && isHighSurrogate(text.charCodeAt(room - 1))) room--;
+      if (!last || room <= 0) {
+        this.pending.push({ stream, data: '' });
+        continue;
+      }
+      last.data += text.slice(0, room);
+      text = text.slice(room);
+    }
+    this.schedule();
+  }
+
+  /** Resolves once everything appended so far reached the sink (or was dropped by a failing one). */
+  async drain(): Promise<void> {
+    while (this.writing || this.pending.length > 0) {
+      if (this.writing) await this.writing;
+      else this.flush();
+    }
+  }
+
+  private schedule(): void {
+    if (this.writing || this.pending.length === 0) return;
+    this.queued ??= setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    clearImmediate(this.queued);
+    this.queued = undefined;
+    if (this.writing || this.pending.length === 0) return;
+    const batch = this.pending;
+    this.pending = [];
+    this.size = 0;
+    this.writing = Promise.resolve()
+      .then(() => this.sink.write(batch))
+      .catch((err: unknown) => {
+        // A broken sink must not take the run down with it; the batch is lost.
+        if (!this.failed) {
+          this.failed = true;
+          process.stderr.write(`runner: sink.write failed, dropping output: ${String(err)}\n`);
+        }
+      })
+      .then(() => {
+        this.writing = null;
+        this.written();
+        this.schedule();
+      });
+  }
 }
 
 function isHighSurrogate(c: number): boolean {
