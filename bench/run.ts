@@ -18,6 +18,7 @@ const figures: Record<string, () => Promise<FigureReport>> = {
   peer: async () => (await import('./peer.js')).peer(),
   logs: async () => (await import('./logs.js')).logs(),
   fanout: async () => (await import('./fanout.js')).fanout(),
+  cluster: async () => (await import('./cluster.js')).cluster(),
 };
 
 async function main() {
