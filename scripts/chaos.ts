@@ -16,7 +16,7 @@
 // are. CHAOS_SEED also sets the seed. Exit code 0 only if every invariant holds.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -796,6 +796,21 @@ async function inject(f: Fault): Promise<void> {
   }
 }
 
+/** Processes whose command line names this run's temporary directory (spawner helpers pass it to --hide), but not the services. */
+function ourProcesses(): Array<{ pid: number; ppid: number; cmd: string }> {
+  const out: Array<{ pid: number; ppid: number; cmd: string }> = [];
+  const memberPids = new Set(members.map((m) => m.pid));
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const pid = Number(name);
+    if (memberPids.has(pid) || pid === process.pid) continue;
+    const cmd = cmdline(pid);
+    if (!cmd.includes(`${tmp}/`)) continue;
+    out.push({ pid, ppid: readStat(pid)?.ppid ?? 0, cmd });
+  }
+  return out;
+}
+
 function cmdline(pid: number): string {
   try {
     return readFileSync(`/proc/${pid}/cmdline`, 'latin1').replace(/\0/g, ' ');
@@ -822,6 +837,7 @@ interface JobRow {
   attempt?: number;
   worker_id?: string | null;
   owner_id: string;
+  created_at: Date | null;
   started_at: Date | null;
   finished_at: Date | null;
 }
@@ -1003,6 +1019,9 @@ async function main(): Promise<number> {
   clearInterval(poller);
   sample();
   const leftovers = markedProcsNow();
+  // Spawner helpers of this run (their command line names our data directory) no longer under a live worker of ours.
+  const workerPids = new Set(workers().map((w) => w.pid));
+  const orphanHelpers = ourProcesses().filter((p) => /spawner/.test(p.cmd) && !workerPids.has(p.ppid));
 
   // ------------------------------------------------------------ checks
   const jobsRes = await harnessPool.query<JobRow>('SELECT * FROM jobs');
@@ -1203,7 +1222,8 @@ async function main(): Promise<number> {
     const ws = new Set(ts.map((t) => t.worker));
     const w = memberOfWorkerId(apiJobs.get(j.id)?.worker_id ?? j.worker_id);
     if (w) ws.add(w);
-    const from = Math.min(...ts.map((t) => t.first), j.started_at?.getTime() ?? Infinity) - 1500;
+    // From its submission (a job claimed but not yet started is hit by faults too) to its outcome.
+    const from = Math.min(...ts.map((t) => t.first), j.started_at?.getTime() ?? Infinity, j.created_at?.getTime() ?? Infinity) - 1500;
     const to = Math.max(...ts.map((t) => t.last), j.finished_at?.getTime() ?? 0) + 1500;
     return faultLog.filter((f) => ['kill-worker', 'kill-helper', 'stop-worker'].includes(f.kind) && ws.has(f.target) && phaseStart + f.at >= from && phaseStart + f.at <= to && !/^skipped/.test(f.detail));
   };
@@ -1248,6 +1268,7 @@ async function main(): Promise<number> {
   const subErrors = new Map<string, number>();
   for (const o of subOps) for (const e of o.errorResults) subErrors.set(e.replace(/^api-\d: /, ''), (subErrors.get(e.replace(/^api-\d: /, '')) ?? 0) + 1);
   console.log(`subscriptions that got a GraphQL error and were resubscribed (reported, not failed): ${subOps.filter((o) => o.errorResults.length).length}${subErrors.size ? `: ${[...subErrors].map(([k, n]) => `"${k.slice(0, 100)}" ${n}`).join(', ')}` : ''}`);
+  console.log(`spawner helpers of this run alive after settling without their worker: ${orphanHelpers.length}${orphanHelpers.length ? ` (pids ${orphanHelpers.map((p) => `${p.pid} ppid ${p.ppid}`).join(', ')})` : ''}`);
   console.log(`unexpected process exits: ${members.filter((m) => m.unexpectedExits.length).map((m) => `${m.name}: ${m.unexpectedExits.join(', ')}`).join('; ') || 'none'}`);
   console.log(`failed with another error while a fault hit their worker (kill -9 of worker or helper, pause): ${[...explained].map(([k, n]) => `${k}: ${n}`).join('; ') || 'none'}`);
   const neverStarted = jobs.filter((j) => j.status === 'failed' && specByMarker.has(baseOf(j.name)) && !(chunksByJob.get(j.id) ?? []).length && ![...trees.values()].some((t) => t.marker === j.name));
@@ -1307,6 +1328,13 @@ function cleanup(): Promise<void> {
         } catch {
           /* gone */
         }
+      }
+    }
+    for (const p of ourProcesses()) {
+      try {
+        process.kill(p.pid, 'SIGKILL');
+      } catch {
+        /* gone */
       }
     }
     try {
