@@ -11,7 +11,7 @@ import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { buildApp, type App } from '../../src/server.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
-import { REPO_ROOT, type Api } from '../helpers/jobs.js';
+import { REPO_ROOT, watchChild, type Api } from '../helpers/jobs.js';
 import { restClient, tokenClient, waitFor } from '../helpers/server.js';
 
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -98,24 +98,19 @@ export async function startCluster(settings: Record<string, string> = {}): Promi
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/', ...env, LOG_LEVEL: 'info', ...extra },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let output = '';
-    child.stdout!.on('data', (b: Buffer) => (output += b.toString()));
-    child.stderr!.on('data', (b: Buffer) => (output += b.toString()));
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
-    let gone = false;
-    void exited.then(() => (gone = true));
+    const { output, exited, gone } = watchChild(child);
     await waitFor(() => {
-      if (gone) throw new Error(`worker exited during start-up:\n${output}`);
-      return output.includes('worker started');
+      if (gone()) throw new Error(`worker exited during start-up:\n${output()}`);
+      return output().includes('worker started');
     }, 45_000, 50);
     const w: WorkerProcess = {
       child,
       pid: child.pid!,
-      output: () => output,
+      output,
       exited,
       helperPid: () => childrenOf(child.pid!).find((p) => /jobrunner-spawner|spawnerProcess/.test(cmdline(p))) ?? null,
       signal: (sig) => {
-        if (!gone) child.kill(sig);
+        if (!gone()) child.kill(sig);
       },
     };
     workers.push(w);

@@ -274,17 +274,23 @@ export async function spawnServer(env: Record<string, string>, startTimeoutMs = 
   return serverStarted(child, `http://127.0.0.1:${env.PORT}${env.API_PREFIX ?? '/api/v1'}`, startTimeoutMs);
 }
 
-/** A server process just spawned (stdout and stderr piped), once its /health answers 200; killed if it does not. */
-export async function serverStarted(child: ChildProcess, api: string, startTimeoutMs: number): Promise<SpawnedServer> {
+/** A child process's combined output so far, its exit, and whether it has exited yet. */
+export function watchChild(child: ChildProcess) {
   let output = '';
   child.stdout!.on('data', (b: Buffer) => (output += b.toString()));
   child.stderr!.on('data', (b: Buffer) => (output += b.toString()));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
   let gone = false;
   void exited.then(() => (gone = true));
+  return { output: () => output, exited, gone: () => gone };
+}
+
+/** A server process just spawned (stdout and stderr piped), once its /health answers 200; killed if it does not. */
+export async function serverStarted(child: ChildProcess, api: string, startTimeoutMs: number): Promise<SpawnedServer> {
+  const { output, exited, gone } = watchChild(child);
   try {
     await waitFor(async () => {
-      if (gone) throw new Error(`server exited during start-up:\n${output}`);
+      if (gone()) throw new Error(`server exited during start-up:\n${output()}`);
       try {
         return (await fetch(`${api}/health`)).status === 200;
       } catch {
@@ -293,7 +299,7 @@ export async function serverStarted(child: ChildProcess, api: string, startTimeo
     }, startTimeoutMs, 100);
   } catch (err) {
     child.kill('SIGKILL');
-    throw new Error(`spawned server did not become healthy: ${(err as Error).message}\n${output}`);
+    throw new Error(`spawned server did not become healthy: ${(err as Error).message}\n${output()}`);
   }
-  return { child, api, exited, request: restClient(api), output: () => output, token: tokenClient(api) };
+  return { child, api, exited, request: restClient(api), output, token: tokenClient(api) };
 }
