@@ -363,7 +363,6 @@ interface SubOp {
   anomalies: string[];
   /** GraphQL errors the server sent (as opposed to a socket that closed because its API died). */
   errorResults: string[];
-  client: Client | null;
   api: number;
 }
 
@@ -373,7 +372,7 @@ const workers = () => members.filter((m) => m.kind === 'worker');
 const users: User[] = [];
 const submits: SubmitRecord[] = [];
 const subOps: SubOp[] = [];
-const faultLog: Array<{ at: number; kind: string; target: string; detail: string }> = [];
+const faultLog: Array<{ at: number; ms: number; kind: string; target: string; detail: string }> = [];
 
 // Process samples
 interface TreeInfo {
@@ -531,8 +530,7 @@ async function submitOne(rec: SubmitRecord): Promise<void> {
   }
   rec.done = true;
   if (rec.id && rec.spec.subscribe && !stopping) {
-    follow(rec, 'updated');
-    follow(rec, 'log');
+    followJob(rec);
   }
 }
 
@@ -541,28 +539,51 @@ async function submitOne(rec: SubmitRecord): Promise<void> {
 const JOB_UPDATED = 'subscription ($id: ID!) { jobUpdated(id: $id) { id status } }';
 const JOB_LOG = 'subscription ($id: ID!, $after: Int) { jobLog(id: $id, after: $after) { seq stream } }';
 
-function follow(rec: SubmitRecord, kind: SubOp['kind']): void {
+const wsClients = new Set<Client>();
+
+/** Follows a job with jobUpdated and jobLog: one graphql-ws socket per API for both (opened lazily, reopened after its API died). */
+function followJob(rec: SubmitRecord): void {
+  const token = users[rec.spec.user].token;
+  const clients: Array<Client | null> = [null, null];
+  const clientFor = (i: number): Client => {
+    let c = clients[i];
+    if (!c) {
+      c = createClient({
+        url: `ws://127.0.0.1:${apis()[i].port}/graphql`,
+        webSocketImpl: WebSocket,
+        lazy: true,
+        lazyCloseTimeout: 1000,
+        retryAttempts: 0,
+        shouldRetry: () => false,
+        keepAlive: 5000,
+        connectionParams: { authorization: `Bearer ${token}` },
+      });
+      clients[i] = c;
+      wsClients.add(c);
+    }
+    return c;
+  };
+  void Promise.all([follow(rec, 'updated', clientFor), follow(rec, 'log', clientFor)]).then(() => {
+    for (const c of clients) {
+      if (!c) continue;
+      wsClients.delete(c);
+      void c.dispose();
+    }
+  });
+}
+
+async function follow(rec: SubmitRecord, kind: SubOp['kind'], clientFor: (api: number) => Client): Promise<void> {
   const op: SubOp = {
     kind, marker: rec.marker!, jobId: rec.id!, opened: Date.now(), completed: false, completedAt: null,
-    resumes: 0, errors: [], statuses: [], lastSeq: 0, seqs: [], anomalies: [], errorResults: [], client: null, api: rec.spec.subApi,
+    resumes: 0, errors: [], statuses: [], lastSeq: 0, seqs: [], anomalies: [], errorResults: [], api: rec.spec.subApi,
   };
   subOps.push(op);
-  const token = users[rec.spec.user].token;
-  void (async () => {
+  {
     while (!stopping && !op.completed) {
       const api = apis()[op.api];
       let errorResults: string[] = [];
       const outcome = await new Promise<string>((resolveOutcome) => {
-        const client = createClient({
-          url: `ws://127.0.0.1:${api.port}/graphql`,
-          webSocketImpl: WebSocket,
-          lazy: true,
-          retryAttempts: 0,
-          shouldRetry: () => false,
-          keepAlive: 5000,
-          connectionParams: { authorization: `Bearer ${token}` },
-        });
-        op.client = client;
+        const client = clientFor(op.api);
         const variables = kind === 'log' ? { id: op.jobId, after: op.lastSeq } : { id: op.jobId };
         client.subscribe<Record<string, any>>(
           { query: kind === 'log' ? JOB_LOG : JOB_UPDATED, variables },
@@ -594,9 +615,6 @@ function follow(rec: SubmitRecord, kind: SubOp['kind']): void {
           },
         );
       });
-      const client = op.client;
-      op.client = null;
-      void client?.dispose();
       if (outcome === 'complete') {
         op.completed = true;
         op.completedAt = Date.now();
@@ -609,7 +627,7 @@ function follow(rec: SubmitRecord, kind: SubOp['kind']): void {
       op.api = 1 - op.api;
       await sleep(300);
     }
-  })();
+  }
 }
 
 // ---------------------------------------------------------------- faults
@@ -694,7 +712,7 @@ async function terminateBackends(): Promise<number> {
 
 async function inject(f: Fault): Promise<void> {
   const record = (target: string, detail: string) => {
-    faultLog.push({ at: Date.now() - phaseStart, kind: f.kind, target, detail });
+    faultLog.push({ at: Date.now() - phaseStart, ms: f.ms, kind: f.kind, target, detail });
     say(`fault ${f.kind} ${target}: ${detail}`);
   };
   const secs = (f.ms / 1000).toFixed(1);
@@ -1225,7 +1243,8 @@ async function main(): Promise<number> {
     // From its submission (a job claimed but not yet started is hit by faults too) to its outcome.
     const from = Math.min(...ts.map((t) => t.first), j.started_at?.getTime() ?? Infinity, j.created_at?.getTime() ?? Infinity) - 1500;
     const to = Math.max(...ts.map((t) => t.last), j.finished_at?.getTime() ?? 0) + 1500;
-    return faultLog.filter((f) => ['kill-worker', 'kill-helper', 'stop-worker'].includes(f.kind) && ws.has(f.target) && phaseStart + f.at >= from && phaseStart + f.at <= to && !/^skipped/.test(f.detail));
+    // A fault counts while in force (a pause, a worker down) and for a lease (3 beats) after.
+    return faultLog.filter((f) => ['kill-worker', 'kill-helper', 'stop-worker'].includes(f.kind) && ws.has(f.target) && phaseStart + f.at <= to && phaseStart + f.at + f.ms + 3000 * HEARTBEAT_SECONDS >= from && !/^skipped/.test(f.detail));
   };
   const suspicious: string[] = [];
   const explained = new Map<string, number>();
@@ -1311,7 +1330,7 @@ function cleanup(): Promise<void> {
   cleaned ??= (async () => {
     stopping = true;
     for (const t of timers) clearTimeout(t);
-    for (const op of subOps) void op.client?.dispose();
+    for (const c of wsClients) void c.dispose();
     for (const p of proxies) p.restore();
     // Our workers' current helpers, remembered before the workers go.
     for (const w of workers()) if (w.pid) for (const c of childrenOf(w.pid)) {
