@@ -1,9 +1,10 @@
 // JobControl for the services: stop a running job here if this process runs
 // it, else ask its worker over the bus and wait for the outcome. The stop is
-// also recorded in the database by the service (jobs.stop_request), which
-// the owning worker reads at its next lease renewal, so a stop reaches a
-// worker cut off from the bus too; the wait therefore watches both the bus
-// and the job's row, and ends after `waitMs` whatever happened.
+// first recorded on the job (jobs.stop_request), which the owning worker
+// reads at its next lease renewal, so a stop reaches a worker cut off from
+// the bus too; the wait therefore watches both the bus and the job's row,
+// and ends after `waitMs` whatever happened. Until the worker records the
+// outcome the job stays running, and its owner's slot taken.
 import type { Database } from '../db/client.js';
 import type { EventBus } from '../events/bus.js';
 import type { FinalState, JobControl } from '../services/jobs.js';
@@ -23,6 +24,8 @@ export function createJobControl(db: Database, bus: EventBus, worker: Worker | n
       else bus.publish('dispatch.wake', {});
     },
     async stop(jobId: string, final: FinalState) {
+      const { count } = await db.prisma.job.updateMany({ where: { id: jobId, status: 'running' }, data: { stopRequest: JSON.stringify(final) } });
+      if (count === 0) return;
       if (worker && (await worker.stopLocal(jobId, final))) return;
       await new Promise<void>((resolve) => {
         const deadline = setTimeout(done, waitMs);

@@ -26,7 +26,11 @@ export interface FinalState {
 export interface JobControl {
   /** Something may be claimable now. */
   wake(): void;
-  /** Stops a running job wherever it runs; resolves once it is terminal with `final` recorded. */
+  /**
+   * Stops a running job wherever it runs (nothing when it is not running):
+   * records the stop on the job, then resolves once it is terminal or after
+   * a bounded wait, with the stop still pending.
+   */
   stop(jobId: string, final: FinalState): Promise<void>;
 }
 
@@ -73,12 +77,10 @@ export function createJobService({ db, config, log }: ServiceDeps, bus: EventBus
   }
 
   /**
-   * Ends a job with `final`: at once when it is pending. When it runs, the
-   * stop is recorded on the job (its worker reads it at its next lease
-   * renewal, should the bus not reach it) and asked for over the bus; the
-   * answer waits, bounded, for the worker to confirm the processes are gone.
-   * A job still running afterwards has its stop pending (stopRequest): its
-   * slot stays taken until the worker confirms.
+   * Ends a job with `final`: at once when it is pending; when it runs,
+   * through JobControl, which waits (bounded) for its worker to confirm the
+   * processes are gone. A job still running afterwards has its stop pending
+   * (stopRequest).
    */
   async function stopJob(id: string, final: FinalState): Promise<Job> {
     const { count } = await prisma.job.updateMany({ where: { id, status: 'pending' }, data: { ...final, finishedAt: new Date() } });
@@ -88,8 +90,7 @@ export function createJobService({ db, config, log }: ServiceDeps, bus: EventBus
       control.wake();
       return after;
     }
-    const asked = await prisma.job.updateMany({ where: { id, status: 'running' }, data: { stopRequest: JSON.stringify(final) } });
-    if (asked.count) await control.stop(id, final);
+    await control.stop(id, final);
     return prisma.job.findUniqueOrThrow({ where: { id } });
   }
 
