@@ -118,21 +118,18 @@ function claimOnSqlite(direct: DirectSqlite, opts: ClaimOptions): Promise<Job[]>
   });
 }
 
-// The owners query on PostgreSQL, plus the cluster-wide claim lock in shared
-// mode: claims never wait for each other on it, but a worker of an older
-// version (which takes it exclusively, and no per-user lock) cannot claim at
-// the same time as this one, so caps hold during a rolling upgrade too. It
-// rides on this statement to cost no round trip; this statement's snapshot
-// may predate the lock, which is fine: what it reads is only a plan, checked
-// again under the per-user locks.
-const PG_OWNERS_SQL = `
-  SELECT o.* FROM (SELECT pg_advisory_xact_lock_shared(${CLAIM_LOCK}::bigint)) gate, (${OWNERS_SQL}) o`;
-
 // Locks, without waiting, the users of $1 (a JSON array of owner ids) that no
 // other claim holds; returns those it got. Never waiting means no deadlock
 // and no queue of workers behind a busy user.
+// The same statement takes the cluster-wide claim lock in shared mode: claims
+// never wait for each other on it, but a worker of an older version (which
+// takes it exclusively, and no per-user lock) cannot claim at the same time
+// as this one, so caps hold during a rolling upgrade too. (Such a worker never
+// waits for a per-user lock, so waiting for it here cannot deadlock.)
+// It also reports the transaction's isolation level: see claimRoundOnPostgres.
 const PG_TRY_LOCK_SQL = `
-  SELECT o AS owner_id FROM json_array_elements_text($1::json) o
+  SELECT o AS owner_id, current_setting('transaction_isolation') AS isolation
+  FROM (SELECT pg_advisory_xact_lock_shared(${CLAIM_LOCK}::bigint)) gate, json_array_elements_text($1::json) o
   WHERE pg_try_advisory_xact_lock(${CLAIM_LOCK}, hashtext(o))`;
 
 // Takes, for each locked user of $3 (JSON [{owner_id, want}]), up to `want`
@@ -162,7 +159,13 @@ const PG_TAKE_SQL = `
     ) p
   ) picked
   WHERE j.id = picked.id
-  RETURNING j.id, j.owner_id`;
+  RETURNING j.*`;
+
+// A claimed row as PostgreSQL returns it: real booleans where SQLite has 0/1,
+// otherwise the same columns, so the SQLite mapper (which fails to compile
+// when a column is missing) serves both.
+const jobFromPgRow = (r: Record<string, unknown>): Job =>
+  jobFromRow(Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === 'boolean' ? Number(v) : v])));
 
 // A round that skipped a busy user and left slots unused is tried again this
 // many times in all, a few ms apart: the other worker's claim is a short
@@ -182,36 +185,52 @@ async function claimOnPostgres(db: Database, opts: ClaimOptions): Promise<Job[]>
   return claimed.sort(byCreation);
 }
 
-// One claim transaction: plan from a lock-free read, lock the planned users
-// that are free (re-planning without those that are not), then take under the locks.
+// The cap check needs READ COMMITTED (a fresh snapshot per statement, see
+// PG_TAKE_SQL). That is PostgreSQL's default; a database configured with
+// another default_transaction_isolation is seen at its first claim (the
+// try-lock statement reports the level) and from then on every claim
+// transaction on it sets READ COMMITTED, at one more round trip.
+class NotReadCommitted extends Error {}
+const setsReadCommitted = new WeakSet<Database>();
+
+/** One claim: plan from a lock-free read, lock the planned users that are free (re-planning without the others), take under the locks. */
 async function claimRoundOnPostgres(db: Database, opts: ClaimOptions): Promise<{ jobs: Job[]; skipped: number }> {
-  return db.prisma.$transaction(
-    async (tx) => {
-      const owners = ownersFrom(await tx.$queryRawUnsafe<OwnerRow[]>(PG_OWNERS_SQL), opts.defaultLimit);
-      const locked = new Set<string>();
-      const skipped = new Set<string>();
-      let plan = new Map<string, number>();
-      // Each turn locks at least one more user or skips one, so this ends.
-      for (;;) {
-        plan = allocate(owners.filter((o) => !skipped.has(o.ownerId)), opts.slots, opts.fairness.lastServed);
-        const toLock = [...plan.keys()].filter((id) => !locked.has(id));
-        if (toLock.length === 0) break;
-        const got = new Set((await tx.$queryRawUnsafe<{ owner_id: string }[]>(PG_TRY_LOCK_SQL, JSON.stringify(toLock))).map((r) => r.owner_id));
-        for (const id of toLock) (got.has(id) ? locked : skipped).add(id);
-      }
-      if (plan.size === 0) return { jobs: [], skipped: skipped.size };
-      const wants = [...plan].map(([owner_id, want]) => ({ owner_id, want }));
-      const rows = await tx.$queryRawUnsafe<{ id: string; owner_id: string }[]>(PG_TAKE_SQL, new Date(), opts.workerId, JSON.stringify(wants), opts.defaultLimit);
-      // Served in the plan's order (who was due first), and only if something was taken.
-      const taken = new Set(rows.map((r) => r.owner_id));
-      for (const ownerId of plan.keys()) if (taken.has(ownerId)) opts.fairness.served(ownerId);
-      if (rows.length === 0) return { jobs: [], skipped: skipped.size };
-      const jobs = await tx.job.findMany({ where: { id: { in: rows.map((r) => r.id) } }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] });
-      return { jobs, skipped: skipped.size };
-    },
-    // The cap check relies on a fresh snapshot per statement (see PG_TAKE_SQL),
-    // whatever default_transaction_isolation the database was given.
-    // (The model API is typed by the SQLite client, which knows no other level.)
-    { isolationLevel: 'ReadCommitted' as never },
-  );
+  // Outside the transaction: only a plan, checked again under the locks; a
+  // pass with nothing to claim (most safety polls) costs this one query.
+  const owners = ownersFrom(await db.prisma.$queryRawUnsafe<OwnerRow[]>(OWNERS_SQL), opts.defaultLimit);
+  if (allocate(owners, opts.slots, opts.fairness.lastServed).size === 0) return { jobs: [], skipped: 0 };
+  const explicit = setsReadCommitted.has(db);
+  try {
+    return await db.prisma.$transaction(
+      async (tx) => {
+        const locked = new Set<string>();
+        const skipped = new Set<string>();
+        let plan = new Map<string, number>();
+        // Each turn locks at least one more user or skips one, so this ends.
+        for (;;) {
+          plan = allocate(owners.filter((o) => !skipped.has(o.ownerId)), opts.slots, opts.fairness.lastServed);
+          const toLock = [...plan.keys()].filter((id) => !locked.has(id));
+          if (toLock.length === 0) break;
+          const rows = await tx.$queryRawUnsafe<{ owner_id: string; isolation: string }[]>(PG_TRY_LOCK_SQL, JSON.stringify(toLock));
+          if (rows.length && rows[0]!.isolation !== 'read committed') throw new NotReadCommitted(rows[0]!.isolation);
+          const got = new Set(rows.map((r) => r.owner_id));
+          for (const id of toLock) (got.has(id) ? locked : skipped).add(id);
+        }
+        if (plan.size === 0) return { jobs: [], skipped: skipped.size };
+        const wants = [...plan].map(([owner_id, want]) => ({ owner_id, want }));
+        const rows = await tx.$queryRawUnsafe<Record<string, unknown>[]>(PG_TAKE_SQL, new Date(), opts.workerId, JSON.stringify(wants), opts.defaultLimit);
+        // Served in the plan's order (who was due first), and only if something was taken.
+        const taken = new Set(rows.map((r) => r.owner_id as string));
+        for (const ownerId of plan.keys()) if (taken.has(ownerId)) opts.fairness.served(ownerId);
+        return { jobs: rows.map(jobFromPgRow), skipped: skipped.size };
+      },
+      // (The model API is typed by the SQLite client, which knows no other level.)
+      explicit ? { isolationLevel: 'ReadCommitted' as never } : undefined,
+    );
+  } catch (err) {
+    if (!(err instanceof NotReadCommitted) || explicit) throw err;
+    // Thrown before anything was taken, and the transaction rolled back.
+    setsReadCommitted.add(db);
+    return claimRoundOnPostgres(db, opts);
+  }
 }

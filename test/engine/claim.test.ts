@@ -3,8 +3,9 @@
 // have), drain a queue of three users with limits 1, 2 and 3 (the last one
 // through the default limit). Per-user caps must hold at every instant,
 // every job must be claimed exactly once, as attempt 1, and each user's jobs
-// must start in submission order. Plus: every claim is a new attempt, on
-// both providers.
+// must start in submission order; also on a database whose default isolation
+// is not READ COMMITTED. Plus: every claim is a new attempt, on both providers.
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../../src/db/client.js';
 import { claimJobs, Fairness } from '../../src/engine/claim.js';
@@ -49,14 +50,30 @@ async function seedJobs(db: Database, perUser: number) {
   return data.length;
 }
 
-describe('claims on PostgreSQL with many concurrent claimers', () => {
+// The second case: a database whose default isolation is REPEATABLE READ,
+// under which the cap check would read a stale count; claims must notice and
+// set READ COMMITTED themselves.
+describe.each([
+  { label: 'PostgreSQL', isolation: null },
+  { label: 'PostgreSQL with default_transaction_isolation = repeatable read', isolation: 'repeatable read' },
+])('claims on $label with many concurrent claimers', ({ isolation }) => {
   let t: TestDatabase;
   let setup: Database;
   const claimers: Database[] = [];
 
   beforeAll(async () => {
     t = await createTestDatabase('postgresql');
+    if (isolation) {
+      const admin = new pg.Client({ connectionString: t.url });
+      await admin.connect();
+      await admin.query(`ALTER DATABASE "${new URL(t.url).pathname.slice(1)}" SET default_transaction_isolation = '${isolation}'`);
+      const { rows } = await admin.query('SHOW default_transaction_isolation');
+      await admin.end();
+      // Settings of a database apply to sessions opened after the change (not this one).
+      expect(rows[0].default_transaction_isolation).toBe('read committed');
+    }
     setup = await openDatabase({ provider: 'postgresql', url: t.url });
+    if (isolation) expect(await setup.prisma.$queryRawUnsafe<{ i: string }[]>(`SELECT current_setting('transaction_isolation') AS i`)).toEqual([{ i: isolation }]);
     for (let i = 0; i < CLAIMERS; i++) claimers.push(await openDatabase({ provider: 'postgresql', url: t.url }));
   });
 
