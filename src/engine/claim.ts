@@ -4,10 +4,10 @@
 // backlog never starves another's. Every claim starts a new attempt
 // (attempt = attempt + 1), so writes from an earlier attempt can be told apart.
 //
-// On PostgreSQL many workers claim at once and nothing cluster-wide is held:
-// a worker takes a transaction-scoped advisory lock per user it means to
-// claim for, with pg_try_advisory_xact_lock, and re-counts that user's
-// running jobs under the lock before taking (see claimOnPostgres). Workers
+// On PostgreSQL many workers claim at once and nothing cluster-wide is held
+// exclusively: a worker takes a transaction-scoped advisory lock per user it
+// means to claim for, with pg_try_advisory_xact_lock, and re-counts that
+// user's running jobs under the lock before taking (see PG_TAKE_SQL). Workers
 // claiming for different users run side by side; a user another worker is
 // claiming for right now is skipped, and its share of the slots goes to the
 // other users.
@@ -20,7 +20,7 @@ import type { Job } from '../generated/sqlite/client.js';
 // Advisory lock keys. Per-user locks use the two-int4 form
 // (CLAIM_LOCK, hashtext(owner id)); the one-bigint form of CLAIM_LOCK is the
 // cluster-wide lock that claims took before per-user locks, which a claim now
-// takes in shared mode only (see PG_OWNERS_SQL). The two forms are separate
+// takes in shared mode only (see PG_TRY_LOCK_SQL). The two forms are separate
 // lock spaces in PostgreSQL, so they never collide.
 const CLAIM_LOCK = 727_071_001;
 
