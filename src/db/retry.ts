@@ -34,7 +34,7 @@ export function isTransientDbError(err: unknown): boolean {
   return false;
 }
 
-export interface RetryOptions {
+interface RetryOptions {
   /** Stop retrying (and rethrow) once this says the result no longer matters, e.g. the lease was lost. */
   giveUp?: () => boolean;
   /** Attempts in all; default: until giveUp says so (or 8 when there is no giveUp). */

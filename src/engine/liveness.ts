@@ -15,10 +15,10 @@ import type { Logger } from '../logger.js';
 import type { FinalState } from '../services/jobs.js';
 import { killProcessGroup } from './runner.js';
 
-export const WORKER_LOST = 'worker lost';
+const WORKER_LOST = 'worker lost';
 
 /** A running job of a worker as the database has it. */
-export interface OwnedRun {
+interface OwnedRun {
   id: string;
   attempt: number;
   stopRequest: FinalState | null;
@@ -39,7 +39,7 @@ function processAlive(pid: number): boolean {
   }
 }
 
-export function parseStopRequest(text: string | null): FinalState | null {
+function parseStopRequest(text: string | null): FinalState | null {
   return text ? (JSON.parse(text) as FinalState) : null;
 }
 

@@ -31,7 +31,7 @@ import type { Launcher } from './launcher.js';
 import { startRun, type OutputSink, type RunHandle } from './runner.js';
 
 const SAFETY_POLL_MS = 1000;
-export const SHUTDOWN_KILLED = 'killed at worker shutdown';
+const SHUTDOWN_KILLED = 'killed at worker shutdown';
 const LEASE_LAPSED = 'worker lost: its lease lapsed (the database was unreachable)';
 
 interface Active {
@@ -50,7 +50,7 @@ interface Active {
   finished: Promise<void>;
 }
 
-export interface WorkerOptions {
+interface WorkerOptions {
   defaultLimit: () => Promise<number>;
   launcher?: Launcher;
   /** Passes the lease on to the spawner helper, which kills the jobs itself when renewals stop. */
