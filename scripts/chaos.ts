@@ -940,7 +940,7 @@ async function main(): Promise<number> {
     proxies.push(pgProxy, redisProxy);
     members.push(new Member(name, kind, kind === 'api' ? await freePort() : 0, pgProxy, redisProxy, dbUrl.toString()));
   }
-  say(`database ${dbName}, Redis prefix ${REDIS_PREFIX}, job markers ${MARKER_PREFIX}*, logs in ${tmp}`);
+  say(`database ${dbName}, Redis prefix ${REDIS_PREFIX}, job markers ${MARKER_PREFIX}*, service logs in ${tmp}${opts.keep ? '' : ' (removed at the end; --keep keeps them)'}`);
 
   // Processes: the first API migrates, then the rest.
   const [api1, api2] = apis();
@@ -1336,6 +1336,8 @@ async function main(): Promise<number> {
   for (const o of subOps) for (const e of o.errorResults) subErrors.set(e.replace(/^api-\d: /, ''), (subErrors.get(e.replace(/^api-\d: /, '')) ?? 0) + 1);
   console.log(`subscriptions that got a GraphQL error and were resubscribed (reported, not failed): ${subOps.filter((o) => o.errorResults.length).length}${subErrors.size ? `: ${[...subErrors].map(([k, n]) => `"${k.slice(0, 100)}" ${n}`).join(', ')}` : ''}`);
   console.log(`spawner helpers of this run alive after settling without their worker: ${orphanHelpers.length}${orphanHelpers.length ? ` (pids ${orphanHelpers.map((p) => `${p.pid} ppid ${p.ppid}`).join(', ')})` : ''}`);
+  console.log('service log errors (level error, by message):');
+  for (const m of members) console.log(`  ${m.name}: ${logDigest(m.log)}`);
   console.log(`unexpected process exits: ${members.filter((m) => m.unexpectedExits.length).map((m) => `${m.name}: ${m.unexpectedExits.join(', ')}`).join('; ') || 'none'}`);
   console.log(`failed with another error while a fault hit their worker (kill -9 of worker or helper, pause): ${[...explained].map(([k, n]) => `${k}: ${n}`).join('; ') || 'none'}`);
   const neverStarted = jobs.filter((j) => j.status === 'failed' && specByMarker.has(baseOf(j.name)) && !(chunksByJob.get(j.id) ?? []).length && ![...trees.values()].some((t) => t.marker === j.name));
@@ -1361,6 +1363,34 @@ async function main(): Promise<number> {
   }
   console.log(`chaos: every invariant holds; seed ${SEED}`);
   return 0;
+}
+
+/** Error lines of a service log grouped by message (JSON lines; other lines, e.g. a crash, count as they are). */
+function logDigest(file: string): string {
+  let text = '';
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return 'no log';
+  }
+  const byMsg = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    let msg: string | null = null;
+    try {
+      const o = JSON.parse(line) as { level?: string; msg?: string; err?: { message?: string } | string };
+      if (o.level === 'error') msg = `${o.msg ?? ''}${o.err ? `: ${typeof o.err === 'string' ? o.err : (o.err.message ?? '')}` : ''}`;
+    } catch {
+      if (/error/i.test(line)) msg = line;
+    }
+    if (msg) {
+      const key = msg.replace(/\s+/g, ' ').replace(/[0-9a-f]{8,}(-[0-9a-f]{4,})*/gi, '…').slice(0, 110);
+      byMsg.set(key, (byMsg.get(key) ?? 0) + 1);
+    }
+  }
+  if (!byMsg.size) return 'none';
+  const total = [...byMsg.values()].reduce((a, b) => a + b, 0);
+  return `${total}: ${[...byMsg].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([k, n]) => `${n}× "${k}"`).join('; ')}`;
 }
 
 function normError(e: string | null): string {
