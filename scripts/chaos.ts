@@ -46,6 +46,7 @@ const { values: opts } = parseArgs({
     settle: { type: 'string', default: '180' },
     keep: { type: 'boolean', default: false },
     'same-host': { type: 'boolean', default: false },
+    plan: { type: 'boolean', default: false },
     verbose: { type: 'boolean', default: false },
   },
   allowPositionals: false,
@@ -652,15 +653,17 @@ async function follow(rec: SubmitRecord, kind: SubOp['kind'], clientFor: (api: n
 
 // ---------------------------------------------------------------- faults
 
-type FaultKind = 'kill-worker' | 'kill-helper' | 'kill-api' | 'stop-worker' | 'pg-cut' | 'pg-terminate' | 'redis-cut' | 'redis-cut-all';
+type FaultKind = 'kill-worker' | 'kill-helper' | 'kill-api' | 'stop-worker' | 'pg-cut' | 'pg-hold' | 'pg-terminate' | 'redis-cut' | 'redis-hold' | 'redis-cut-all';
 const FAULT_WEIGHTS: Record<FaultKind, number> = {
   'kill-worker': 2,
   'kill-helper': 2,
   'kill-api': 1.5,
   'stop-worker': 1.5,
   'pg-cut': 1.5,
+  'pg-hold': 0.7,
   'pg-terminate': 1,
   'redis-cut': 1.5,
+  'redis-hold': 0.7,
   'redis-cut-all': 1,
 };
 
@@ -679,7 +682,8 @@ function planFaults(rng: Rng, durationMs: number): Fault[] {
     const ms =
       kind === 'stop-worker' ? rng.float(4500, 8000)
       : kind === 'kill-worker' || kind === 'kill-api' ? rng.float(800, 3000)
-      : kind === 'pg-cut' ? rng.float(800, 4000)
+      : kind === 'pg-cut' || kind === 'pg-hold' ? rng.float(800, 4000)
+      : kind === 'redis-hold' ? rng.float(2000, 6000)
       : kind === 'redis-cut' ? rng.float(2000, 6000)
       : kind === 'redis-cut-all' ? rng.float(2000, 5000)
       : 0;
@@ -820,18 +824,22 @@ async function inject(f: Fault): Promise<void> {
       return;
     }
     case 'pg-cut':
-    case 'redis-cut': {
+    case 'pg-hold':
+    case 'redis-cut':
+    case 'redis-hold': {
       const m = choose(members, f.target);
       if (!m) return record('-', 'skipped (no free process)');
-      const proxy = f.kind === 'pg-cut' ? m.pgProxy : m.redisProxy;
+      const pgFault = f.kind.startsWith('pg');
+      const hold = f.kind.endsWith('hold');
+      const proxy = pgFault ? m.pgProxy : m.redisProxy;
       if (proxy.isCut) return record(m.name, 'skipped (already cut)');
       m.busy = true;
-      proxy.cut();
-      record(m.name, `${f.kind === 'pg-cut' ? 'PostgreSQL' : 'Redis'} connections cut for ${secs} s`);
+      proxy.cut(hold ? 'hold' : 'reset');
+      record(m.name, `${pgFault ? 'PostgreSQL' : 'Redis'} ${hold ? 'silent (connections open, nothing flows)' : 'connections cut'} for ${secs} s`);
       restoreLater(f.ms, () => {
         proxy.restore();
         m.busy = false;
-        say(`restore ${m.name}: ${f.kind === 'pg-cut' ? 'PostgreSQL' : 'Redis'} reachable again`);
+        say(`restore ${m.name}: ${pgFault ? 'PostgreSQL' : 'Redis'} reachable again`);
       });
       return;
     }
@@ -1490,6 +1498,13 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     setTimeout(() => process.exit(130), 60_000).unref();
     void cleanup().finally(() => process.exit(130));
   });
+}
+
+if (opts.plan) {
+  // The fault schedule of this seed (targets are resolved when each fault fires), without running anything.
+  for (const f of planFaults(new Rng(SEED, 'faults'), DURATION_S * 1000)) console.log(`${(f.at / 1000).toFixed(1).padStart(6)}s ${f.kind}${f.ms ? ` for ${(f.ms / 1000).toFixed(1)} s` : ''}`);
+  rmSync(tmp, { recursive: true, force: true });
+  process.exit(0);
 }
 
 main()

@@ -7,8 +7,11 @@ export interface Proxy {
   readonly port: number;
   /** `target` (a URL) with its host and port replaced by the proxy's. */
   via(target: string): string;
-  /** Destroys every current connection; new ones are accepted and destroyed at once until restore(). */
-  cut(): void;
+  /**
+   * 'reset' (default): destroys every current connection; new ones are accepted and destroyed at once until restore().
+   * 'hold': connections stay open but nothing flows either way (a silent partition); restore() then closes them.
+   */
+  cut(mode?: 'reset' | 'hold'): void;
   /** Destroys every current connection once (the clients reconnect at once). */
   reset(): void;
   restore(): void;
@@ -23,7 +26,7 @@ interface Pair {
 
 export async function startProxy(targetHost: string, targetPort: number): Promise<Proxy> {
   const pairs = new Set<Pair>();
-  let cut = false;
+  let cut: 'reset' | 'hold' | null = null;
   const destroy = (p: Pair) => {
     pairs.delete(p);
     p.client.destroy();
@@ -34,7 +37,8 @@ export async function startProxy(targetHost: string, targetPort: number): Promis
     pairs.add(pair);
     client.on('error', () => destroy(pair));
     client.on('close', () => destroy(pair));
-    if (cut) return destroy(pair);
+    if (cut === 'reset') return destroy(pair);
+    if (cut === 'hold') return void client.pause();
     const upstream = net.connect({ host: targetHost, port: targetPort });
     pair.upstream = upstream;
     upstream.on('error', () => destroy(pair));
@@ -55,21 +59,31 @@ export async function startProxy(targetHost: string, targetPort: number): Promis
       u.port = String(port);
       return u.toString();
     },
-    cut() {
-      cut = true;
-      for (const p of [...pairs]) destroy(p);
+    cut(mode = 'reset') {
+      cut = mode;
+      for (const p of [...pairs]) {
+        if (mode === 'reset') destroy(p);
+        else {
+          p.client.unpipe();
+          p.upstream?.unpipe();
+          p.client.pause();
+          p.upstream?.pause();
+        }
+      }
     },
     reset() {
       for (const p of [...pairs]) destroy(p);
     },
     restore() {
-      cut = false;
+      // Held connections carry half a conversation: closed, so their clients reconnect.
+      if (cut === 'hold') for (const p of [...pairs]) destroy(p);
+      cut = null;
     },
     get isCut() {
-      return cut;
+      return cut !== null;
     },
     async close() {
-      cut = true;
+      cut = 'reset';
       for (const p of [...pairs]) destroy(p);
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
