@@ -1,19 +1,56 @@
-// The randomized fault run of issue #14 (`npm run chaos`): 2 API processes
-// (`serve --no-worker`) and 3 workers on a fresh PostgreSQL database and a
-// private Redis prefix, each process behind TCP proxies of ours to PostgreSQL
-// and Redis; jobs with output submitted over the fault phase while workers,
-// spawner helpers and APIs are killed, workers paused past their lease and
-// connections cut; then invariants checked from the API, the database and
-// samples of the host's processes.
+// The randomized fault run of issue #14 (`npm run chaos`; .ci/run runs it
+// after `npm test` with a random seed).
 //
-//   npm run chaos                       # random seed (printed first)
-//   npm run chaos -- --seed 12345       # replay the same choices
-//   npm run chaos -- --duration 30 --jobs 200 --subs 20 --keep
+// Set-up: a fresh PostgreSQL database (chaos_<pid>_<hex>, dropped at the end)
+// and a Redis prefix of its own; 2 API processes (`serve --no-worker`) and 3
+// workers, real `node dist/main.js` children, each reaching PostgreSQL and
+// Redis only through TCP proxies of this run, and each worker on a "host" of
+// its own (a UTS namespace with its own hostname), HEARTBEAT_SECONDS=1; 3-4
+// operators with caps 1-3 made through REST by the admin.
+// Load: N jobs (default 500) submitted over the fault phase through a random
+// API; a failed submit is retried on the other API with a new marker
+// (`<job>.<try>`: name and CHAOS_JOB), so a duplicate made by the client's
+// retry is told from one the service made. Each job is `sh -c` printing
+// several lines over 0.2-3 s (one in 20: 5-9 s), then "done <marker>", with
+// env CHAOS_JOB and CHAOS_USER. A sample (default 50) is followed by
+// graphql-ws jobUpdated and jobLog subscriptions, resumed on the other API
+// (jobLog with after = last seq) when a socket closes or an error arrives.
+// Faults (random schedule over --duration, default 60 s): kill -9 of a
+// worker, of a spawner helper, of an API (each restarted); SIGSTOP of a
+// worker past its lease; a process's PostgreSQL or Redis connections cut or
+// silently held; pg_terminate_backend on every service connection; Redis cut
+// for all. /proc is sampled every 100 ms for the jobs' processes.
+// Then: faults restored, a bounded wait until nothing is pending or running,
+// and the invariants:
+//   0. the run did real work (half the jobs succeeded, processes were seen)
+//   1. every job in exactly one terminal state (and one job per submit request)
+//   2. no job started twice in one attempt, no two attempts overlapping, no
+//      process alive after its job's outcome was recorded
+//   3. per-user caps never exceeded (process samples)
+//   4. every stored log has seqs 1..n (or an explicit gap marker); a job
+//      recorded success has every line it printed
+//   5. every subscription opened completed, with the job's final status and
+//      every stored chunk
+//   6. no process of any (terminal) job left on the host
+// and a report (not failing): failures by error, failures explained by a
+// fault on the job's worker, jobs failed without ever starting, suspicious
+// failures, client-retry duplicates, subscription errors, unexpected process
+// exits, orphaned helpers, service log errors.
 //
-// Every random choice comes from PRNG streams derived from the seed (job
-// shapes and timing, users, fault schedule, subscription sample); the
-// interleaving with the service's own timing is not replayable, the choices
-// are. CHAOS_SEED also sets the seed. Exit code 0 only if every invariant holds.
+//   npm run chaos                          # random seed (printed first)
+//   npm run chaos -- --seed 12345          # the same choices again (CHAOS_SEED too)
+//   npm run chaos -- --seed 12345 --plan   # that seed's fault schedule only
+//   npm run chaos -- --duration 30 --jobs 200 --subs 20 --settle 120 --keep --verbose --same-host
+//   CHAOS_MAIN=/path/to/other/dist/main.js npm run chaos   # another build
+//
+// Every random choice comes from PRNG streams derived from the seed (users,
+// job shapes and timing, fault schedule, subscription sample); which process
+// a fault hits is resolved when it fires (the busiest worker for a pause or
+// a helper kill), and the interleaving with the service's own timing is not
+// replayable. Runs as root (it reads every process's environ). Exit code 0
+// only if every invariant holds, 1 if one failed, 2 if the run aborted.
+// Everything it started (processes, proxies, database, temporary directory)
+// is removed at the end, on failure and on Ctrl-C.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
