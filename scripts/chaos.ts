@@ -1175,13 +1175,31 @@ async function main(): Promise<number> {
     }
   }
   const userById = new Map(users.map((u) => [u.id, u]));
+  const memberOfWorkerId = (id: string | null | undefined) => {
+    const pid = Number(String(id ?? '').split(':')[1]);
+    return members.find((m) => m.pids.includes(pid))?.name;
+  };
+  /** Every fault on the job's worker (or on all processes) in force while the job existed: the likely cause of what went wrong. */
+  const faultsMeanwhile = (j: JobRow) => {
+    const ts = [...trees.values()].filter((t) => t.marker === j.name);
+    const ws = new Set(ts.map((t) => t.worker));
+    const w = memberOfWorkerId(apiJobs.get(j.id)?.worker_id ?? j.worker_id);
+    if (w) ws.add(w);
+    ws.add('all');
+    // While it ran (its processes, else from its start or submission), to its outcome.
+    const from = (ts.length ? Math.min(...ts.map((t) => t.first)) : (j.started_at ?? j.created_at)?.getTime() ?? 0) - 1000;
+    const to = Math.max(...ts.map((t) => t.last), j.finished_at?.getTime() ?? 0) + 1000;
+    return faultLog.filter((f) => ws.has(f.target) && !/^skipped/.test(f.detail) && phaseStart + f.at <= to && phaseStart + f.at + f.ms >= from);
+  };
   const describe = (j: JobRow) => {
     const a = apiJobs.get(j.id);
     const ts = [...trees.values()].filter((t) => t.marker === j.name);
+    const fs = faultsMeanwhile(j);
     return `${j.name} id ${j.id} (${userById.get(j.owner_id)?.name ?? j.owner_id}) status ${j.status}${j.error ? ` error "${j.error.slice(0, 120)}"` : ''}` +
       `${hasAttempt ? ` attempt ${j.attempt}` : ''}${hasWorker ? ` worker_id ${j.worker_id ?? 'null'}` : ''}` +
       `${a && a.status !== j.status ? ` [API says ${a.status}]` : ''}` +
-      `${ts.length ? `; process trees: ${ts.map((t) => `${t.worker} ${fmtT(t.first)}-${fmtT(t.last)}`).join(', ')}` : ''}`;
+      `${ts.length ? `; process trees: ${ts.map((t) => `${t.worker} ${fmtT(t.first)}-${fmtT(t.last)}`).join(', ')}` : ''}` +
+      `${fs.length ? `; faults meanwhile: ${fs.map((f) => `${f.kind} ${f.target} at ${(f.at / 1000).toFixed(1)}s`).join(', ')}` : ''}`;
   };
 
   const checks: Check[] = [];
@@ -1324,10 +1342,6 @@ async function main(): Promise<number> {
   for (const j of jobs) if (j.status === 'failed') failedBy.set(normError(j.error), (failedBy.get(normError(j.error)) ?? 0) + 1);
   const legitFailure = (e: string | null) => !!e && /worker (lost|shut|died|gone)|killed at worker shutdown/i.test(e);
   // Faults that hit the worker of a job while it ran (a kill of its spawner helper, of the worker, a pause).
-  const memberOfWorkerId = (id: string | null | undefined) => {
-    const pid = Number(String(id ?? '').split(':')[1]);
-    return members.find((m) => m.pids.includes(pid))?.name;
-  };
   const faultsOn = (j: JobRow) => {
     const ts = [...trees.values()].filter((t) => t.marker === j.name);
     const ws = new Set(ts.map((t) => t.worker));
