@@ -53,7 +53,7 @@
 // is removed at the end, on failure and on Ctrl-C.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -902,6 +902,29 @@ async function inject(f: Fault): Promise<void> {
   }
 }
 
+const ourJobIds = new Set<string>();
+
+/** Cgroup directories of this run's jobs (named `<job id>-…` under a `jobrunner` directory of each hierarchy). */
+function jobCgroups(): string[] {
+  const out: string[] = [];
+  const roots = ['/sys/fs/cgroup/jobrunner'];
+  try {
+    for (const h of readdirSync('/sys/fs/cgroup')) roots.push(`/sys/fs/cgroup/${h}/jobrunner`);
+  } catch {
+    /* no cgroup fs */
+  }
+  for (const root of roots) {
+    let names: string[];
+    try {
+      names = readdirSync(root);
+    } catch {
+      continue;
+    }
+    for (const n of names) if (ourJobIds.has(n.slice(0, 36))) out.push(`${root}/${n}`);
+  }
+  return out;
+}
+
 /** Processes whose command line names this run's temporary directory (spawner helpers pass it to --hide), but not the services. */
 function ourProcesses(): Array<{ pid: number; ppid: number; cmd: string }> {
   const out: Array<{ pid: number; ppid: number; cmd: string }> = [];
@@ -1128,6 +1151,12 @@ async function main(): Promise<number> {
   clearInterval(poller);
   sample();
   const leftovers = markedProcsNow();
+  for (const r of submits) if (r.id) ourJobIds.add(r.id);
+  {
+    const r = await harnessPool.query<{ id: string }>('SELECT id FROM jobs');
+    for (const row of r.rows) ourJobIds.add(row.id);
+  }
+  const cgroupsLeft = jobCgroups();
   // Spawner helpers of this run (their command line names our data directory) no longer under a live worker of ours.
   const workerPids = new Set(workers().map((w) => w.pid));
   const orphanHelpers = ourProcesses().filter((p) => /spawner/.test(p.cmd) && !workerPids.has(p.ppid));
@@ -1397,6 +1426,7 @@ async function main(): Promise<number> {
   console.log(`spawner helpers of this run alive after settling without their worker: ${orphanHelpers.length}${orphanHelpers.length ? ` (pids ${orphanHelpers.map((p) => `${p.pid} ppid ${p.ppid}`).join(', ')})` : ''}`);
   console.log('service log errors (level error, by message):');
   for (const m of members) console.log(`  ${m.name}: ${logDigest(m.log)}`);
+  console.log(`job cgroups left behind after settling: ${new Set(cgroupsLeft.map((c) => c.split('/').pop()!.slice(0, 36))).size} job(s) (${cgroupsLeft.length} directories; removed by the clean-up)`);
   console.log(`unexpected process exits: ${members.filter((m) => m.unexpectedExits.length).map((m) => `${m.name}: ${m.unexpectedExits.join(', ')}`).join('; ') || 'none'}`);
   console.log(`failed with another error while a fault hit their worker (kill -9 of worker or helper, pause): ${[...explained].map(([k, n]) => `${k}: ${n}`).join('; ') || 'none'}`);
   const neverStarted = jobs.filter((j) => j.status === 'failed' && specByMarker.has(baseOf(j.name)) && !(chunksByJob.get(j.id) ?? []).length && ![...trees.values()].some((t) => t.marker === j.name));
@@ -1503,6 +1533,14 @@ function cleanup(): Promise<void> {
       }
     } catch {
       /* /proc unreadable */
+    }
+    // Empty cgroups of this run's jobs that the service left (rmdir only removes empty ones).
+    for (const dir of jobCgroups().sort((a, b) => b.length - a.length)) {
+      try {
+        rmdirSync(dir);
+      } catch {
+        /* busy or gone */
+      }
     }
     for (const p of proxies) await p.close().catch(() => {});
     await harnessPool?.end().catch(() => {});
