@@ -7,6 +7,7 @@ import { useAPQ } from '@graphql-yoga/plugin-apq';
 import { resolveSecret, createTokenIssuer } from './auth/tokens.js';
 import { verifyPassword } from './auth/passwords.js';
 import { DEFAULT_ADMIN_PASSWORD, type Config } from './config.js';
+import { retryTransient } from './db/retry.js';
 import { openDatabase, type Database } from './db/client.js';
 import { secureDataDir } from './db/fileModes.js';
 import { toGraphQLError } from './graphql/errors.js';
@@ -126,8 +127,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     isolation: () => spawner && { ...spawner.isolation, network: networkReport(config, spawner.isolation.level, backendGuard) },
   });
 
-  await services.users.bootstrapAdmin(config.adminEmail, config.adminPassword);
-  const admin = await db.prisma.user.findUnique({ where: { email: config.adminEmail } });
+  await retryTransient(() => services.users.bootstrapAdmin(config.adminEmail, config.adminPassword));
+  const admin = await retryTransient(() => db.prisma.user.findUnique({ where: { email: config.adminEmail } }));
   if (admin && (await verifyPassword(admin.passwordHash, DEFAULT_ADMIN_PASSWORD))) {
     log.warn(`the admin ${admin.email} still uses the default password; change it with PATCH ${config.apiPrefix}/users/${admin.id}`);
   }

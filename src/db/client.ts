@@ -7,6 +7,7 @@ import { dirname } from 'node:path';
 import type { PrismaClient as SqliteClient } from '../generated/sqlite/client.js';
 import type { Config } from '../config.js';
 import { applyMigrations } from './migrate.js';
+import { retryTransient } from './retry.js';
 import type { DirectSqlite } from './sqliteAdapter.js';
 
 export type Db = SqliteClient;
@@ -39,7 +40,8 @@ export async function openDatabase(target: Config['database'], log?: (msg: strin
     await prisma.$queryRawUnsafe('PRAGMA foreign_keys = ON');
     return { prisma, provider: 'sqlite', direct, close: () => prisma.$disconnect() };
   }
-  await applyMigrations(target, log);
+  // A server starting during a failover or connection purge waits it out rather than exiting.
+  await retryTransient(() => applyMigrations(target, log));
   const [{ PrismaClient }, { PrismaPg }] = await Promise.all([import('../generated/postgres/client.js'), import('@prisma/adapter-pg')]);
   const prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString: target.url, max: 20 }) }) as unknown as Db;
   return { prisma, provider: 'postgresql', close: () => prisma.$disconnect() };

@@ -14,7 +14,9 @@ const TRANSIENT_CODES = new Set([
   // sockets
   'ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH',
 ]);
-const TRANSIENT_TEXT = /connection terminated|terminating connection|connection error|connection (is )?closed|server closed the connection|socket hang ?up|Transaction already closed|transaction not found/i;
+const TRANSIENT_TEXT = /connection terminated|terminating connection|connection error|connection (is |was |has been )?closed|closed the connection|socket hang ?up|Transaction already closed|transaction not found|timeout exceeded when trying to connect/i;
+// How Prisma's driver adapters classify a failure (meta.driverAdapterError.cause.kind).
+const TRANSIENT_KINDS = new Set(['ConnectionClosed', 'SocketTimeout', 'DatabaseNotReachable', 'TooManyConnections', 'TransactionAlreadyClosed', 'TransactionWriteConflict']);
 
 function* causes(err: unknown, depth = 0): Generator<Record<string, unknown>> {
   if (!err || typeof err !== 'object' || depth > 5) return;
@@ -30,6 +32,7 @@ export function isTransientDbError(err: unknown): boolean {
   for (const e of causes(err)) {
     for (const key of ['code', 'originalCode']) if (typeof e[key] === 'string' && TRANSIENT_CODES.has(e[key] as string)) return true;
     for (const key of ['message', 'originalMessage']) if (typeof e[key] === 'string' && TRANSIENT_TEXT.test(e[key] as string)) return true;
+    if (typeof e.kind === 'string' && TRANSIENT_KINDS.has(e.kind)) return true;
   }
   return false;
 }

@@ -33,6 +33,8 @@ import { startRun, type OutputSink, type RunHandle } from './runner.js';
 const SAFETY_POLL_MS = 1000;
 const SHUTDOWN_KILLED = 'killed at worker shutdown';
 const LEASE_LAPSED = 'worker lost: its lease lapsed (the database was unreachable)';
+// The runner's error for a start the spawner helper refused because its copy of the lease had lapsed.
+const LEASE_REFUSED = 'spawn ELEASE';
 
 interface Active {
   job: Job;
@@ -175,8 +177,8 @@ export function createWorker(db: Database, config: Config, bus: EventBus, log: L
     const pid = await handle.started;
     if (pid !== undefined && !(await records.started(entry.run, pid))) fence(entry, 'pid refused');
     const result = await handle.done;
-    // Refused or abandoned before it started (a lapsed lease, shutdown): it never ran, so it goes back.
-    if (pid === undefined && (entry.release || !leaseHeld())) return giveBack(entry, result.error ?? 'not started');
+    // Refused or abandoned before it started (a lapsed lease, here or in the helper; shutdown): it never ran, so it goes back.
+    if (pid === undefined && (entry.release || !leaseHeld() || result.error === LEASE_REFUSED)) return giveBack(entry, result.error ?? 'not started');
     const final = entry.final ?? { status: result.outcome, exitCode: result.exitCode, error: result.error };
     const { stdoutBytes, stderrBytes, stdoutTruncated, stderrTruncated } = result;
     await record(entry, final, { stdoutBytes, stderrBytes, stdoutTruncated, stderrTruncated });
