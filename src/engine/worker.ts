@@ -15,7 +15,7 @@ import { performance } from 'node:perf_hooks';
 import PQueue from 'p-queue';
 import type { Config } from '../config.js';
 import type { Database } from '../db/client.js';
-import { isTransientDbError } from '../db/retry.js';
+import { isTransientDbError, retryTransient } from '../db/retry.js';
 import type { EventBus } from '../events/bus.js';
 import type { Job } from '../generated/sqlite/client.js';
 import type { Logger } from '../logger.js';
@@ -348,8 +348,8 @@ export function createWorker(db: Database, config: Config, bus: EventBus, log: L
     activeCount: () => active.size,
 
     async start() {
-      await liveness.reconcileOnStart(id);
-      await liveness.register(id);
+      await retryTransient(() => liveness.reconcileOnStart(id));
+      await retryTransient(() => liveness.register(id));
       leaseUntil = performance.now() + leaseMs;
       options.renewHelperLease?.(leaseMs);
       accepting = true;
