@@ -106,7 +106,8 @@ export function createLiveness(db: Database, bus: EventBus, log: Logger, lease: 
     async register(workerId: string) {
       if (pg) {
         await prisma.$executeRawUnsafe(
-          `INSERT INTO workers (id, hostname, pid, started_at, heartbeat_at, lease_expires_at) VALUES ($1, $2, $3, ${DB_NOW}, ${DB_NOW}, ${DB_NOW} + $4 * interval '1 millisecond')`,
+          `INSERT INTO workers (id, hostname, pid, started_at, heartbeat_at, lease_expires_at) VALUES ($1, $2, $3, ${DB_NOW}, ${DB_NOW}, ${DB_NOW} + $4 * interval '1 millisecond')
+           ON CONFLICT (id) DO NOTHING`,
           workerId, host, process.pid, lease.leaseMs,
         );
       } else {
