@@ -21,6 +21,8 @@ export interface Database {
   close(): Promise<void>;
 }
 
+const READS = new Set(['findUnique', 'findUniqueOrThrow', 'findFirst', 'findFirstOrThrow', 'findMany', 'count', 'aggregate', 'groupBy']);
+
 export async function openDatabase(target: Config['database'], log?: (msg: string) => void): Promise<Database> {
   if (target.provider === 'sqlite') {
     mkdirSync(dirname(target.file), { recursive: true });
@@ -43,6 +45,16 @@ export async function openDatabase(target: Config['database'], log?: (msg: strin
   // A server starting during a failover or connection purge waits it out rather than exiting.
   await retryTransient(() => applyMigrations(target, log));
   const [{ PrismaClient }, { PrismaPg }] = await Promise.all([import('../generated/postgres/client.js'), import('@prisma/adapter-pg')]);
-  const prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString: target.url, max: 20 }) }) as unknown as Db;
-  return { prisma, provider: 'postgresql', close: () => prisma.$disconnect() };
+  const client = new PrismaClient({ adapter: new PrismaPg({ connectionString: target.url, max: 20 }) });
+  // A read on a connection the server just terminated fails though the next
+  // connection would answer: reads are retried a few times, so a database
+  // blip does not become a 500. (Writes retry where they are idempotent: see retry.ts.)
+  const prisma = client.$extends({
+    query: {
+      $allModels: {
+        $allOperations: ({ operation, args, query }) => (READS.has(operation) ? retryTransient(() => query(args), { attempts: 3 }) : query(args)),
+      },
+    },
+  }) as unknown as Db;
+  return { prisma, provider: 'postgresql', close: () => client.$disconnect() };
 }

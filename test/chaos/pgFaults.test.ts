@@ -22,7 +22,7 @@ describe('PostgreSQL connection loss', () => {
     await c?.close();
   });
 
-  it(`scenario 3: ${ROUNDS} rounds of pg_terminate_backend on every connection during ${JOBS} submissions: every submit answered, every job success with all its output`, { timeout: 180_000 }, async () => {
+  it(`scenario 3: ${ROUNDS} rounds of pg_terminate_backend on every connection during ${JOBS} submissions: every submit and read answered, every job success with all its output`, { timeout: 180_000 }, async () => {
     await c.startWorker();
     const user = await c.user(8);
     const dbName = new URL(c.env.DATABASE_URL!).pathname.slice(1);
@@ -40,6 +40,15 @@ describe('PostgreSQL connection loss', () => {
 
     // Each job writes several batches of output over a little while, so kills land mid-run.
     const command = ['sh', '-c', 'for i in 1 2 3 4 5 6; do echo "line $i of a job that writes in several batches"; sleep 0.05; done'];
+    // Readers too: a read on a terminated connection must not become a 500.
+    const readStatuses: number[] = [];
+    const reader = (async () => {
+      while (submitting) {
+        const res = await c.request('GET', '/jobs/stats', { token: user.token });
+        readStatuses.push(res.status);
+        if (res.status !== 200) process.stderr.write(`read: ${res.status} ${res.text}\n`);
+      }
+    })();
     const statuses: number[] = [];
     const ids: string[] = [];
     let next = 0;
@@ -55,10 +64,12 @@ describe('PostgreSQL connection loss', () => {
       }),
     );
     submitting = false;
-    await killer;
+    await Promise.all([killer, reader]);
     await admin.end();
     expect(killed).toBeGreaterThan(0);
     expect(statuses.filter((s) => s !== 202)).toEqual([]);
+    expect(readStatuses.length).toBeGreaterThan(0);
+    expect(readStatuses.filter((s) => s !== 200)).toEqual([]);
 
     await waitFor(async () => (await c.sql<{ n: number }>(`SELECT COUNT(*)::int AS n FROM jobs WHERE status IN ('pending', 'running')`))[0]!.n === 0, 120_000, 250);
     const jobs = await c.sql<{ id: string; name: string; status: string; error: string | null; stdout_bytes: number; stored: number; chunks: number; max_seq: number | null }>(
