@@ -63,7 +63,7 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import WebSocket from 'ws';
 import { childrenOf, createScanner, exeOf, readStat, type ProcInfo } from './chaos/procs.js';
-import { startProxy, type Proxy } from './chaos/proxy.js';
+import { startProxy, type TcpProxy as Proxy } from '../test/chaos/tcpProxy.js';
 
 const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((f) => existsSync(f)) ?? null;
 const UNSHARE = process.getuid?.() === 0 ? (['/usr/bin/unshare', '/bin/unshare'].find((f) => existsSync(f)) ?? null) : null;
@@ -874,7 +874,7 @@ async function inject(f: Fault): Promise<void> {
       proxy.cut(hold ? 'hold' : 'reset');
       record(m.name, `${pgFault ? 'PostgreSQL' : 'Redis'} ${hold ? 'silent (connections open, nothing flows)' : 'connections cut'} for ${secs} s`);
       restoreLater(f.ms, () => {
-        proxy.restore();
+        void proxy.restore();
         m.busy = false;
         say(`restore ${m.name}: ${pgFault ? 'PostgreSQL' : 'Redis'} reachable again`);
       });
@@ -891,10 +891,10 @@ async function inject(f: Fault): Promise<void> {
     }
     case 'redis-cut-all': {
       const cut = members.map((m) => m.redisProxy).filter((p) => !p.isCut);
-      for (const p of cut) p.cut();
+      for (const p of cut) p.cut('reset');
       record('all', `Redis cut for every process for ${secs} s`);
       restoreLater(f.ms, () => {
-        for (const p of cut) p.restore();
+        for (const p of cut) void p.restore();
         say('restore all: Redis reachable again');
       });
       return;
