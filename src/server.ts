@@ -199,6 +199,9 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
       if (path === '/playground') {
         return void res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(playgroundHtml('/graphql', DEFAULT_QUERY));
       }
+      if (path === '/docs/') {
+        return void res.writeHead(308, { location: '/docs' }).end();
+      }
       if (path === '/docs') {
         return void res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(swaggerHtml(`${prefix}/openapi.json`));
       }
