@@ -43,9 +43,16 @@ function compile(route: Route): Compiled {
   return { route, pattern: new RegExp(`^${source}$`), params };
 }
 
+/** What a JSON body on the token route gets: the form it takes, and a curl line. */
+const FORM_EXPECTED = 'This endpoint takes a form, not JSON: send Content-Type application/x-www-form-urlencoded with the fields username and password, e.g. curl -X POST http://HOST/api/v1/auth/token -d username=you@example.com -d password=YOUR_PASSWORD';
+
 function parseBody(raw: Buffer, route: Route, contentType: string | undefined): { ok: true; value: unknown } | { ok: false; error: RestError } {
   if (route.body?.form) {
-    return { ok: true, value: Object.fromEntries(new URLSearchParams(raw.toString('utf8'))) };
+    const text = raw.toString('utf8');
+    if ((contentType && /^application\/(.+\+)?json\b/i.test(contentType)) || /^\s*[{[]/.test(text)) {
+      return { ok: false, error: validationError([{ type: 'form_expected', loc: ['body'], msg: FORM_EXPECTED, input: null }]) };
+    }
+    return { ok: true, value: Object.fromEntries(new URLSearchParams(text)) };
   }
   const text = raw.toString('utf8');
   if (text.trim() === '') {
@@ -62,6 +69,16 @@ function parseBody(raw: Buffer, route: Route, contentType: string | undefined): 
   } catch (err) {
     return { ok: false, error: validationError([{ type: 'json_invalid', loc: ['body', 0], msg: `JSON decode error: ${(err as Error).message}`, input: {} }]) };
   }
+}
+
+/** The query string as an object; a parameter given more than once becomes an array of its values. */
+function queryObject(q: URLSearchParams): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const key of new Set(q.keys())) {
+    const all = q.getAll(key);
+    out[key] = all.length > 1 ? all : all[0]!;
+  }
+  return out;
 }
 
 function check<T>(schema: z.ZodType<T>, value: unknown, where: 'body' | 'query'): { ok: true; value: T } | { ok: false; error: RestError } {
@@ -107,7 +124,7 @@ export function createRouter(schema: GraphQLSchema, table: Route[], log: Logger,
 
     const input: RouteInput = { path: params, query: undefined, body: undefined };
     if (route.query) {
-      const q = check(route.query, Object.fromEntries(req.query), 'query');
+      const q = check(route.query, queryObject(req.query), 'query');
       if (!q.ok) return q.error;
       input.query = q.value;
     }

@@ -19,4 +19,18 @@ describe('errors a person can act on', () => {
     expect(page).toBe(await (await fetch(`${s.url}/docs`)).text());
     expect(page).toContain('openapi.json');
   });
+
+  it('POST /auth/token with JSON says to send a form, with a curl example', async () => {
+    const res = await s.request('POST', '/auth/token', { body: { username: 'admin@example.com', password: 'x' } });
+    expect(res.status).toBe(422);
+    expect(res.body.detail).toHaveLength(1);
+    const msg: string = res.body.detail[0].msg;
+    expect(msg).toContain('application/x-www-form-urlencoded');
+    expect(msg).toContain('username');
+    expect(msg).toContain('password');
+    expect(msg).toMatch(/curl .*-d username=.*-d password=/);
+    expect(res.text).not.toContain('extra_forbidden');
+    // The form still works.
+    expect(await s.token('admin@example.com', 'AdminPass123!')).toBeTruthy();
+  });
 });
