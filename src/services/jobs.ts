@@ -174,7 +174,7 @@ export function createJobService({ db, config, log }: ServiceDeps, bus: EventBus
 
     async logs(viewer: Viewer, id: string): Promise<JobLogs> {
       const job = await visible(viewer, id);
-      if (!isTerminal(job.status)) throw new Conflict(`Logs are not ready: the job is ${job.status}; retry once it has finished`);
+      if (!isTerminal(job.status)) throw new Conflict(`Logs are not ready: the job is ${job.status}; retry once it has finished, or follow its output live with GET /jobs/${id}/logs/stream`);
       const chunks = await prisma.jobLogChunk.findMany({ where: { jobId: id }, orderBy: { seq: 'asc' }, select: { stream: true, data: true } });
       const out: string[] = [];
       const err: string[] = [];
