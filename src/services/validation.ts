@@ -74,6 +74,13 @@ export function toIssues(error: z.ZodError, root: unknown, prefix: (string | num
       }
       continue;
     }
+    if (issue.code === 'invalid_key') {
+      // A record key (env names): say which key and the rule it breaks, not "Invalid key in record".
+      const key = path[path.length - 1];
+      const rule = issue.issues.map((i) => ('pattern' in i && typeof i.pattern === 'string' ? `keys must match ${i.pattern.replace(/^\/|\/$/g, '')}` : i.message)).join('; ');
+      issues.push({ type: 'invalid_key', loc: [...prefix, ...path], msg: `key ${JSON.stringify(String(key))} is not allowed: ${rule}`, input: echo(key) });
+      continue;
+    }
     const input = valueAt(root, path);
     const type = pydanticType(issue, input);
     const msg = type === 'missing' ? 'Field required' : issue.message;

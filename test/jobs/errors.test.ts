@@ -34,3 +34,30 @@ describe('errors a person can act on', () => {
     expect(await s.token('admin@example.com', 'AdminPass123!')).toBeTruthy();
   });
 });
+
+describe('errors a person can act on: jobs', () => {
+  let s: TestServer;
+  beforeAll(async () => {
+    s = await startServer('sqlite', { JOB_ISOLATION: 'off' });
+  }, 60_000);
+  afterAll(async () => {
+    await s?.stop();
+  });
+
+  it('logs of an unfinished job: the 409 points at the live stream', async () => {
+    const sub = await s.request('POST', '/jobs', { token: s.adminToken, body: { name: 'hold', command: ['sleep', '30'] } });
+    expect(sub.status).toBe(202);
+    const res = await s.request('GET', `/jobs/${sub.body.id}/logs`, { token: s.adminToken });
+    expect(res.status).toBe(409);
+    expect(res.body.detail).toContain(`GET /jobs/${sub.body.id}/logs/stream`);
+    await s.request('POST', `/jobs/${sub.body.id}/cancel`, { token: s.adminToken });
+  });
+
+  it('an env key that is not allowed: the error names the key and the pattern', async () => {
+    const res = await s.request('POST', '/jobs', { token: s.adminToken, body: { name: 'env', command: ['true'], env: { '1X': 'a', OK: 'b' } } });
+    expect(res.status).toBe(422);
+    expect(res.body.detail).toEqual([
+      expect.objectContaining({ loc: ['body', 'env', '1X'], msg: 'key "1X" is not allowed: keys must match ^[A-Za-z_][A-Za-z0-9_]*$' }),
+    ]);
+  });
+});
