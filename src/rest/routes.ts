@@ -87,13 +87,17 @@ export const routes: Route[] = [
   }),
   route({
     method: 'GET', path: '/jobs', tag: 'jobs', auth: true, action: 'job.read',
-    summary: 'List your jobs (admins and viewers: all), oldest first',
-    description: 'Pages of at most `limit` (default and maximum 1000) jobs; the `X-Next-Cursor` response header, when present, is the `after` value of the next page.',
+    summary: 'List your jobs (admins and viewers: all), oldest first (newest first with order=desc)',
+    description:
+      'Filters combine: `status` (one or more), `name` (substring), `owner_id`, `created_after`/`created_before`, `batch_id`. Pages of at most `limit` (default and maximum 1000) jobs; the `X-Next-Cursor` response header, when present, is the `after` value of the next page (in the same `order`).',
     document: Ops.JobsDocument,
     query: S.JobListQuery,
     variables: ({ query }) => ({
-      status: query.status ? statusEnum(query.status) : undefined,
-      batchId: query.batch_id, first: query.limit ?? 1000, after: query.after,
+      statuses: query.status?.map(statusEnum),
+      batchId: query.batch_id, name: query.name, ownerId: query.owner_id,
+      createdAfter: query.created_after, createdBefore: query.created_before,
+      order: query.order ? (query.order.toUpperCase() as Ops.SortOrder) : undefined,
+      first: query.limit ?? 1000, after: query.after,
     }),
     status: 200,
     response: { schema: S.JobRead.array(), map: (d) => d.jobs.edges.map((e) => jobRead(e.node)) },

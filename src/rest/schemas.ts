@@ -187,9 +187,27 @@ export const JobRead = z.object({
 
 const cursor = z.string().max(200).meta({ description: 'The X-Next-Cursor header of the previous page' });
 
+/** `a,b` or a repeated parameter (the router hands repeats over as an array). */
+const statuses = z
+  .union([z.string(), z.array(z.string())])
+  .transform((v, ctx) => {
+    const list = [v].flat().flatMap((s) => s.split(',')).map((s) => s.trim());
+    const bad = list.filter((s) => !(J.JOB_STATUSES as readonly string[]).includes(s));
+    if (list.length && !bad.length) return list as J.JobStatus[];
+    ctx.addIssue({ code: 'custom', input: v, message: `Input should be one or more of ${J.JOB_STATUSES.map((s) => `'${s}'`).join(', ')}, comma-separated or repeated${bad.length ? `; not ${bad.map((s) => `'${s}'`).join(', ')}` : ''}` });
+    return z.NEVER;
+  })
+  .meta({ description: 'One or more statuses: `status=success,failed` or `status=success&status=failed`' });
+const instant = (description: string) => z.iso.datetime({ offset: true }).meta({ description: `${description} (ISO 8601, e.g. 2026-01-31T12:00:00Z)` });
+
 export const JobListQuery = z.strictObject({
-  status: status.optional(),
+  status: statuses.optional(),
   batch_id: z.string().max(100).optional(),
+  name: z.string().min(1).max(200).optional().meta({ description: 'Only jobs whose name contains this (ignoring ASCII case)' }),
+  owner_id: z.string().max(100).optional().meta({ description: "Only this user's jobs (admins and viewers; operators only ever see their own)" }),
+  created_after: instant('Only jobs created strictly after this instant').optional(),
+  created_before: instant('Only jobs created strictly before this instant').optional(),
+  order: z.enum(['asc', 'desc']).optional().meta({ description: '`asc` (default): oldest first; `desc`: newest first. X-Next-Cursor pages on in the same order' }),
   limit: z.coerce.number().int().min(1).max(1000).optional().meta({ description: 'Page size (default and maximum 1000); X-Next-Cursor names the next page' }),
   after: cursor.optional(),
 });

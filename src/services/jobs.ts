@@ -11,7 +11,7 @@ import type { AuditService } from './audit.js';
 import type { ServiceDeps, Viewer } from './deps.js';
 import { isId, newId } from './ids.js';
 import { ceilingIssues, checkCeilings, isTerminal, limitsInForce, pendingJob, prepareJob, storableText, submitJobInput, JOB_STATUSES, type JobStatus } from './jobSpec.js';
-import { afterWhere, ORDER, pageSize, toPage, type Page } from './paging.js';
+import { pageOf, pageSize, toPage, type Page } from './paging.js';
 import { authorize, authorizedObject, seesAll, seesEnv, type Action } from './policy.js';
 import { parseInput } from './validation.js';
 import { z } from 'zod';
@@ -52,6 +52,27 @@ export const forceCompleteInput = z.strictObject({
   stderr: z.string().nullish(),
   exitCode: z.number().int().min(-2147483648).max(2147483647).nullish(),
 });
+
+/**
+ * What a job list may be narrowed and ordered by: the one definition behind
+ * REST's GET /jobs query and GraphQL's jobs(...) arguments. `name` is a
+ * substring, ignoring (ASCII) case; `ownerId` narrows within what the viewer may see
+ * (an operator asking for someone else's jobs gets none).
+ */
+export const jobListInput = z.strictObject({
+  status: z.array(z.enum(JOB_STATUSES)).min(1).max(50).nullish(),
+  batchId: z.string().max(100).nullish(),
+  name: z.string().min(1).max(200).nullish(),
+  ownerId: z.string().max(100).nullish(),
+  createdAfter: z.date().nullish(),
+  createdBefore: z.date().nullish(),
+  order: z.enum(['asc', 'desc']).nullish(),
+  first: z.number().int().nullish(),
+  after: z.string().max(200).nullish(),
+  last: z.number().int().nullish(),
+  before: z.string().max(200).nullish(),
+});
+export type JobListInput = z.input<typeof jobListInput>;
 
 const LOG_PIECE = 64 * 1024;
 /** What a job's env values read as to those who may not see them. */
@@ -144,21 +165,21 @@ export function createJobService({ db, config, log }: ServiceDeps, bus: EventBus
       return limitsInForce(job.limits, config.jobLimits);
     },
 
-    async list(viewer: Viewer, args: { status?: string | null; batchId?: string | null; first?: number | null; after?: string | null }): Promise<Page<Job>> {
-      const size = pageSize(args.first);
+    async list(viewer: Viewer, raw: JobListInput): Promise<Page<Job>> {
+      const args = parseInput(jobListInput, raw);
       const owners = scope(viewer);
-      if (args.batchId && !isId(args.batchId)) return toPage([], size, false);
-      const rows = await prisma.job.findMany({
-        where: {
-          ...owners,
-          ...(args.status && { status: args.status }),
-          ...(args.batchId && { batchId: args.batchId }),
-          ...afterWhere(args.after),
-        },
-        orderBy: ORDER,
-        take: size + 1,
-      });
-      return toPage(rows, size, Boolean(args.after));
+      if ((args.batchId && !isId(args.batchId)) || (args.ownerId && !isId(args.ownerId))) return toPage([], pageSize(args.first ?? args.last), false);
+      const filter = {
+        ...(args.status && { status: { in: args.status } }),
+        ...(args.batchId && { batchId: args.batchId }),
+        ...(args.ownerId && { ownerId: args.ownerId }),
+        // SQLite's LIKE ignores ASCII case; PostgreSQL is told to as well, so both providers agree.
+        ...(args.name && { name: { contains: args.name, ...(db.provider === 'postgresql' && { mode: 'insensitive' as const }) } as { contains: string } }),
+        ...((args.createdAfter || args.createdBefore) && {
+          createdAt: { ...(args.createdAfter && { gt: args.createdAfter }), ...(args.createdBefore && { lt: args.createdBefore }) },
+        }),
+      };
+      return pageOf(args, ({ where, orderBy, take }) => prisma.job.findMany({ where: { AND: [owners, filter, where] }, orderBy, take }));
     },
 
     async stats(viewer: Viewer, batchId?: string): Promise<JobStats> {

@@ -14,17 +14,49 @@ export function encodeCursor(row: { createdAt: Date; id: string }): string {
   return Buffer.from(`${row.createdAt.getTime()}|${row.id}`).toString('base64url');
 }
 
-export function afterWhere(cursor: string | null | undefined) {
+export type SortOrder = 'asc' | 'desc';
+
+/** Rows strictly past `cursor` walking in `order` (asc: later ones; desc: earlier ones). */
+export function afterWhere(cursor: string | null | undefined, order: SortOrder = 'asc', field = 'after') {
   if (!cursor) return {};
   const [ms, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
   const at = new Date(Number(ms));
-  if (!id || Number.isNaN(at.getTime())) throw new BadInput('after is not a cursor this API returned');
-  return { OR: [{ createdAt: { gt: at } }, { createdAt: at, id: { gt: id } }] };
+  if (!id || Number.isNaN(at.getTime())) throw new BadInput(`${field} is not a cursor this API returned`);
+  const cmp = order === 'asc' ? 'gt' : 'lt';
+  return { OR: [{ createdAt: { [cmp]: at } }, { createdAt: at, id: { [cmp]: id } }] };
 }
 
-export function pageSize(first: number | null | undefined): number {
+export const orderBy = (order: SortOrder) => [{ createdAt: order }, { id: order }];
+
+/**
+ * One window of a keyset-paged list in `order`: forward (`first`/`after`) or
+ * backward (`last`/`before`, the rows just before the cursor, still answered
+ * in `order`). `find` runs the query with the given extra where, orderBy and take.
+ */
+export async function pageOf<T extends { createdAt: Date; id: string }>(
+  args: { order?: SortOrder | null; first?: number | null; after?: string | null; last?: number | null; before?: string | null },
+  find: (q: { where: object; orderBy: ReturnType<typeof orderBy>; take: number }) => Promise<T[]>,
+): Promise<Page<T>> {
+  const order = args.order ?? 'asc';
+  const backward = args.last != null || args.before != null;
+  if (backward && (args.first != null || args.after != null)) throw new BadInput('first/after and last/before cannot be combined');
+  if (!backward) {
+    const size = pageSize(args.first);
+    const rows = await find({ where: afterWhere(args.after, order), orderBy: orderBy(order), take: size + 1 });
+    return toPage(rows, size, Boolean(args.after));
+  }
+  const size = pageSize(args.last, 'last');
+  const reverse: SortOrder = order === 'asc' ? 'desc' : 'asc';
+  const rows = await find({ where: afterWhere(args.before, reverse, 'before'), orderBy: orderBy(reverse), take: size + 1 });
+  const page = toPage(rows.slice(0, size).reverse(), size, false);
+  page.pageInfo.hasPreviousPage = rows.length > size;
+  page.pageInfo.hasNextPage = Boolean(args.before);
+  return page;
+}
+
+export function pageSize(first: number | null | undefined, field = 'first'): number {
   if (first === null || first === undefined) return DEFAULT_PAGE;
-  if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE) throw new BadInput(`first must be between 1 and ${MAX_PAGE}`);
+  if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE) throw new BadInput(`${field} must be between 1 and ${MAX_PAGE}`);
   return first;
 }
 

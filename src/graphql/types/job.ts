@@ -14,6 +14,10 @@ export const JobStatusEnum = builder.enumType('JobStatus', {
   } as const,
 });
 
+export const SortOrderEnum = builder.enumType('SortOrder', {
+  values: { ASC: { value: 'asc' }, DESC: { value: 'desc' } } as const,
+});
+
 type StatusValue = 'pending' | 'running' | 'success' | 'failed' | 'canceled';
 
 const JobLogsType = builder.objectRef<JobLogs>('JobLogs').implement({
@@ -179,11 +183,25 @@ builder.queryFields((t) => ({
   jobs: t.connection({
     type: JobType,
     authScopes: { authenticated: true },
-    description: 'Your jobs (admins and viewers: all), oldest first.',
-    args: { status: t.arg({ type: JobStatusEnum }), batchId: t.arg.id() },
-    complexity: (args) => ({ field: 1, multiplier: Math.min(args.first ?? 100, 1000) / 10 }),
+    description:
+      'Your jobs (admins and viewers: all), by creation time: oldest first, or newest first with order: DESC. `first`/`after` page forward, `last`/`before` backward (the rows just before the cursor, still in `order`); the two cannot be combined.',
+    args: {
+      status: t.arg({ type: JobStatusEnum, description: 'Only this status (see also statuses)' }),
+      statuses: t.arg({ type: [JobStatusEnum], description: 'Any of these statuses (with status: any of either)' }),
+      batchId: t.arg.id(),
+      name: t.arg.string({ description: 'Substring of the name, ignoring ASCII case' }),
+      ownerId: t.arg.id({ description: "Only this user's jobs (operators see only their own anyway)" }),
+      createdAfter: t.arg({ type: 'DateTime', description: 'Created strictly after' }),
+      createdBefore: t.arg({ type: 'DateTime', description: 'Created strictly before' }),
+      order: t.arg({ type: SortOrderEnum, description: 'ASC (default): oldest first; DESC: newest first' }),
+    },
+    complexity: (args) => ({ field: 1, multiplier: Math.min(args.first ?? args.last ?? 100, 1000) / 10 }),
     resolve: (_root, args, ctx) =>
-      ctx.services.jobs.list(requireViewer(ctx), { status: args.status, batchId: args.batchId ? String(args.batchId) : null, first: args.first, after: args.after }),
+      ctx.services.jobs.list(requireViewer(ctx), {
+        status: args.status || args.statuses ? [...(args.status ? [args.status] : []), ...(args.statuses ?? [])] : null, batchId: args.batchId ? String(args.batchId) : null, name: args.name,
+        ownerId: args.ownerId ? String(args.ownerId) : null, createdAfter: args.createdAfter, createdBefore: args.createdBefore,
+        order: args.order, first: args.first, after: args.after, last: args.last, before: args.before,
+      }),
   }),
   jobStats: t.field({
     type: JobStatsType,
