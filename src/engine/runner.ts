@@ -2,6 +2,7 @@
 // timeout/cancel, and make sure nothing of its process group outlives it.
 // Knows nothing about databases, GraphQL or HTTP.
 
+import { existsSync } from 'node:fs';
 import { constants } from 'node:os';
 import { StringDecoder } from 'node:string_decoder';
 import { directLauncher, type LaunchedProcess, type Launcher, type LaunchIsolation, type LimitHit, type OutputStream } from './launcher.js';
@@ -93,6 +94,18 @@ export function killProcessGroup(pgid: number, signal: NodeJS.Signals): boolean 
     if (code === 'EPERM') return true;
     throw err;
   }
+}
+
+/**
+ * A spawn failure a person can act on: the program, the error code and, when a
+ * bare name was not found, the PATH searched (`spawn nosuchcmd: ENOENT (not
+ * found in PATH=...)`). ECANCELED (abandoned before it started) stays `spawn ECANCELED`.
+ */
+export function spawnFailure(program: string, code: string, path: string | undefined, missingCwd: string | null = null): string {
+  if (code === 'ECANCELED') return `spawn ${code}`;
+  if (code === 'ENOENT' && missingCwd !== null) return `spawn ${program}: ENOENT (working directory ${missingCwd} does not exist)`;
+  if (code === 'ENOENT' && !program.includes('/')) return `spawn ${program}: ENOENT (not found in PATH=${path ?? ''})`;
+  return `spawn ${program}: ${code}`;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -210,7 +223,7 @@ export function startRun(spec: RunSpec, sink: OutputSink): RunHandle {
     for (const p of Object.values(pipes)) p.destroy();
     // ECANCELED: abandoned by stop() before it started. A real spawn failure wins over a stop.
     if (stopping && err.code === 'ECANCELED') resolveDone(result(null, null, stopping.outcome, stopping.error));
-    else resolveDone(result(null, null, 'failed', err.code ? `spawn ${err.code}` : err.message));
+    else resolveDone(result(null, null, 'failed', err.code ? spawnFailure(spec.argv[0]!, err.code, childEnv(spec.env).PATH, !spec.isolation && !existsSync(spec.cwd) ? spec.cwd : null) : err.message));
   });
 
   child.on('exit', (code: number | null, signal: NodeJS.Signals | null, groupGone?: boolean, limit?: LimitHit | null) => {

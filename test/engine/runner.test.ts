@@ -73,10 +73,10 @@ describe('startRun', () => {
   it('reports spawn failures without throwing', async () => {
     const missing = run(['definitely-not-a-program-xyz']);
     expect(missing.handle.pid).toBeUndefined();
-    expect(await missing.handle.done).toMatchObject({ exitCode: null, outcome: 'failed', error: 'spawn ENOENT' });
+    expect(await missing.handle.done).toMatchObject({ exitCode: null, outcome: 'failed', error: expect.stringMatching(/^spawn definitely-not-a-program-xyz: ENOENT \(not found in PATH=\/usr\/local\/sbin:.*\)$/) });
     expect(await run(['true'], { cwd: '/nonexistent-dir-xyz' }).handle.done)
-      .toMatchObject({ outcome: 'failed', error: 'spawn ENOENT' });
-    expect(await run(['/etc/passwd']).handle.done).toMatchObject({ outcome: 'failed', error: 'spawn EACCES' });
+      .toMatchObject({ outcome: 'failed', error: 'spawn true: ENOENT (working directory /nonexistent-dir-xyz does not exist)' });
+    expect(await run(['/etc/passwd']).handle.done).toMatchObject({ outcome: 'failed', error: 'spawn /etc/passwd: EACCES' });
     expect(await run(['']).handle.done).toMatchObject({ outcome: 'failed', exitCode: null });
     expect((await run(['true'], { env: { A: 'x\0y' } }).handle.done).outcome).toBe('failed');
   });
@@ -269,7 +269,7 @@ describe('startRun', () => {
   it('ignores cancel after a spawn failure', async () => {
     const c = run(['definitely-not-a-program-xyz']);
     c.handle.cancel();
-    expect(await c.handle.done).toMatchObject({ outcome: 'failed', error: 'spawn ENOENT' });
+    expect(await c.handle.done).toMatchObject({ outcome: 'failed', error: expect.stringMatching(/^spawn definitely-not-a-program-xyz: ENOENT/) });
   });
 });
 

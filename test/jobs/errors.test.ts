@@ -61,3 +61,35 @@ describe('errors a person can act on: jobs', () => {
     ]);
   });
 });
+
+describe('errors a person can act on: spawn failures', () => {
+  let s: TestServer;
+  beforeAll(async () => {
+    s = await startServer('sqlite', { JOB_ISOLATION: 'off' });
+  }, 60_000);
+  afterAll(async () => {
+    await s?.stop();
+  });
+
+  async function failed(body: Record<string, unknown>): Promise<any> {
+    const sub = await s.request('POST', '/jobs', { token: s.adminToken, body: { name: 'spawn', ...body } });
+    expect(sub.status).toBe(202);
+    for (let i = 0; i < 200; i++) {
+      const job = await s.request('GET', `/jobs/${sub.body.id}`, { token: s.adminToken });
+      if (job.body.status === 'failed') return job.body;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error('job did not fail');
+  }
+
+  it('a program not found names the program and the PATH searched', async () => {
+    const job = await failed({ command: ['nosuchcmd'] });
+    expect(job.exit_code).toBeNull();
+    expect(job.error).toMatch(/^spawn nosuchcmd: ENOENT \(not found in PATH=\/usr\/local\/sbin:.*\/bin\)$/);
+  });
+
+  it("the PATH searched is the job's own when it sets one", async () => {
+    const job = await failed({ command: ['nosuchcmd'], env: { PATH: '/opt/tools/bin:/usr/bin' } });
+    expect(job.error).toBe('spawn nosuchcmd: ENOENT (not found in PATH=/opt/tools/bin:/usr/bin)');
+  });
+});

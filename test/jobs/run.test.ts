@@ -110,11 +110,11 @@ describe.each(PROVIDERS)('submitting and running jobs on %s', (provider) => {
     expect(bad.job).toMatchObject({ status: 'failed', exit_code: 1 });
   });
 
-  it('a program that does not exist fails with "spawn ENOENT" and no exit code', async () => {
+  it('a program that does not exist fails with "spawn <program>: ENOENT" and no exit code', async () => {
     const { job } = await runJob(s, op.token, { command: ['/no/such/binary'] });
     expect(job.status).toBe('failed');
     expect(job.exit_code).toBeNull();
-    expect(job.error).toContain('spawn ENOENT');
+    expect(job.error).toBe('spawn /no/such/binary: ENOENT');
   });
 
   it('keeps stdout and stderr apart', async () => {
