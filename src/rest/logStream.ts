@@ -8,6 +8,10 @@
 // and one `data:` line per line of output (SSE cannot carry a bare CR: CR and
 // CRLF arrive as LF; use text/plain for exact bytes), then `event: end` with
 // `{"status", "exit_code"}`. `Last-Event-ID: <seq>` resumes after that chunk.
+// When a stream's output was cut at MAX_LOG_BYTES, the end says so: text/plain
+// appends one line `[jobrunner] stdout truncated after N bytes` per truncated
+// stream (on a line of its own); SSE sends `event: truncated` with
+// `{"stream", "bytes"}` before `end`.
 //
 // Backpressure: the next chunk is only read once res.write() has room again
 // ('drain'), and the live service holds a bounded buffer per stream, so a
@@ -76,6 +80,16 @@ export function createLogStream({ prefix, routes, schema, live, contextFor, log 
     return { job: (result.data as JobStreamStatusQuery).job };
   }
 
+  /** The streams whose output was cut at the cap, with the bytes kept (the reader's access was checked by `status`). */
+  async function truncations(ctx: Context, id: string): Promise<{ stream: 'stdout' | 'stderr'; bytes: number }[]> {
+    const row = await ctx.prisma.job.findUnique({ where: { id }, select: { stdoutTruncated: true, stdoutBytes: true, stderrTruncated: true, stderrBytes: true } });
+    if (!row) return [];
+    const out: { stream: 'stdout' | 'stderr'; bytes: number }[] = [];
+    if (row.stdoutTruncated) out.push({ stream: 'stdout', bytes: row.stdoutBytes });
+    if (row.stderrTruncated) out.push({ stream: 'stderr', bytes: row.stderrBytes });
+    return out;
+  }
+
   /** The job id when `path` (full, with prefix) is the stream route; null otherwise. */
   function match(path: string): string | null {
     if (!path.startsWith(prefix + '/')) return null;
@@ -118,9 +132,11 @@ export function createLogStream({ prefix, routes, schema, live, contextFor, log 
       heartbeat = setInterval(() => !res.writableNeedDrain && res.write(': keep-alive\n\n'), HEARTBEAT_MS);
       heartbeat.unref();
     }
+    let endsLine = true;
     try {
       try {
         for await (const chunk of chunks) {
+          if (chunk.data) endsLine = chunk.data.endsWith('\n');
           const ok = res.write(sse ? sseEvent(chunk) : chunk.data);
           if (!ok && !(await drained(res))) return;
         }
@@ -131,6 +147,11 @@ export function createLogStream({ prefix, routes, schema, live, contextFor, log 
         return void res.end();
       }
       if (res.destroyed) return;
+      // Output past MAX_LOG_BYTES was dropped: say so, once per truncated stream.
+      for (const t of await truncations(ctx, id)) {
+        res.write(sse ? `event: truncated\ndata: ${JSON.stringify(t)}\n\n` : `${endsLine ? '' : '\n'}[jobrunner] ${t.stream} truncated after ${t.bytes} bytes\n`);
+        endsLine = true;
+      }
       if (sse) {
         const after = await status(ctx, id);
         const end = 'job' in after ? { status: after.job.status.toLowerCase(), exit_code: after.job.exitCode } : { status: null, exit_code: null };

@@ -93,3 +93,58 @@ describe('errors a person can act on: spawn failures', () => {
     expect(job.error).toBe('spawn nosuchcmd: ENOENT (not found in PATH=/opt/tools/bin:/usr/bin)');
   });
 });
+
+describe('errors a person can act on: truncated output', () => {
+  let s: TestServer;
+  beforeAll(async () => {
+    s = await startServer('sqlite', { JOB_ISOLATION: 'off', MAX_LOG_BYTES: '1024' });
+  }, 60_000);
+  afterAll(async () => {
+    await s?.stop();
+  });
+
+  async function submitted(script: string): Promise<string> {
+    const sub = await s.request('POST', '/jobs', { token: s.adminToken, body: { name: 'flood', command: ['sh', '-c', script] } });
+    expect(sub.status).toBe(202);
+    return sub.body.id;
+  }
+  async function finished(id: string): Promise<void> {
+    for (let i = 0; i < 200; i++) {
+      const job = await s.request('GET', `/jobs/${id}`, { token: s.adminToken });
+      if (!['pending', 'running'].includes(job.body.status)) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error('job did not finish');
+  }
+  const stream = (id: string, sse = false) =>
+    fetch(`${s.api}/jobs/${id}/logs/stream`, { headers: { authorization: `Bearer ${s.adminToken}`, ...(sse ? { accept: 'text/event-stream' } : {}) } }).then((r) => r.text());
+
+  it('the plain-text stream ends with one marker line per truncated stream', async () => {
+    const id = await submitted('yes x | head -c 5000; yes e | head -c 3000 >&2');
+    const live = stream(id); // followed from the start
+    await finished(id);
+    for (const text of [await live, await stream(id)]) {
+      expect(text.endsWith('[jobrunner] stdout truncated after 1024 bytes\n[jobrunner] stderr truncated after 1024 bytes\n')).toBe(true);
+      expect(text.match(/\[jobrunner\]/g)).toHaveLength(2);
+      expect(text.length).toBe(2048 + 2 * '[jobrunner] stdout truncated after 1024 bytes\n'.length);
+    }
+  });
+
+  it('the SSE stream sends event: truncated with {stream, bytes} before end', async () => {
+    const id = await submitted('yes x | head -c 5000');
+    await finished(id);
+    const text = await stream(id, true);
+    const events = text.split('\n\n').filter((b) => b.startsWith('event: truncated') || b.startsWith('event: end'));
+    expect(events).toEqual([
+      'event: truncated\ndata: {"stream":"stdout","bytes":1024}',
+      'event: end\ndata: {"status":"success","exit_code":0}',
+    ]);
+  });
+
+  it('no marker when nothing was dropped', async () => {
+    const id = await submitted('echo hello');
+    await finished(id);
+    expect(await stream(id)).toBe('hello\n');
+    expect(await stream(id, true)).not.toContain('truncated');
+  });
+});
