@@ -182,10 +182,14 @@ export const routes: Route[] = [
   }),
   route({
     method: 'GET', path: '/job-batches', tag: 'batches', auth: true, action: 'batch.read',
-    summary: 'List your batches (admins and viewers: all), oldest first, without their jobs',
+    summary: 'List your batches (admins and viewers: all), oldest first (newest first with order=desc), without their jobs',
     document: Ops.BatchesDocument,
     query: S.BatchListQuery,
-    variables: ({ query }) => ({ first: query.limit ?? 1000, after: query.after }),
+    variables: ({ query }) => ({
+      name: query.name, ownerId: query.owner_id, createdAfter: query.created_after, createdBefore: query.created_before,
+      order: query.order ? (query.order.toUpperCase() as Ops.SortOrder) : undefined,
+      first: query.limit ?? 1000, after: query.after,
+    }),
     status: 200,
     response: { schema: S.BatchRead.array(), map: (d) => d.batches.edges.map((e) => batchRead(e.node)) },
     headers: (d): Record<string, string> => (d.batches.pageInfo.hasNextPage && d.batches.pageInfo.endCursor ? { 'X-Next-Cursor': d.batches.pageInfo.endCursor } : {}),

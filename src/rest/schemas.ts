@@ -253,6 +253,11 @@ export const BatchRead = z.object({
 export const BatchWithJobsRead = BatchRead.extend({ jobs: z.array(JobRead) });
 
 export const BatchListQuery = z.strictObject({
+  name: z.string().min(1).max(200).optional().meta({ description: 'Only batches whose name contains this (ignoring ASCII case)' }),
+  owner_id: z.string().max(100).optional().meta({ description: "Only this user's batches (admins and viewers; operators only ever see their own)" }),
+  created_after: instant('Only batches created strictly after this instant').optional(),
+  created_before: instant('Only batches created strictly before this instant').optional(),
+  order: z.enum(['asc', 'desc']).optional().meta({ description: '`asc` (default): oldest first; `desc`: newest first. X-Next-Cursor pages on in the same order' }),
   limit: z.coerce.number().int().min(1).max(1000).optional().meta({ description: 'Page size (default and maximum 1000); X-Next-Cursor names the next page' }),
   after: cursor.optional(),
 });

@@ -12,11 +12,30 @@ import type { ServiceDeps, Viewer } from './deps.js';
 import { isId, newId } from './ids.js';
 import type { FinalState, JobControl, JobStats } from './jobs.js';
 import { ceilingIssues, checkCeilings, JOB_STATUSES, pendingJob, prepareJob, submitJobInput, type JobStatus } from './jobSpec.js';
-import { afterWhere, ORDER, pageSize, toPage, type Page } from './paging.js';
+import { ORDER, pageOf, pageSize, toPage, type Page } from './paging.js';
 import { authorize, authorizedObject, seesAll, type Action } from './policy.js';
 import { parseInput, text } from './validation.js';
 
 export const MAX_BATCH_JOBS = 1000;
+
+/**
+ * What a batch list may be narrowed and ordered by: the one definition behind
+ * REST's GET /job-batches query and GraphQL's batches(...) arguments (the
+ * same meanings as for jobs; no status filter: a batch's status is derived
+ * from its jobs' counts).
+ */
+export const batchListInput = z.strictObject({
+  name: z.string().min(1).max(200).nullish(),
+  ownerId: z.string().max(100).nullish(),
+  createdAfter: z.date().nullish(),
+  createdBefore: z.date().nullish(),
+  order: z.enum(['asc', 'desc']).nullish(),
+  first: z.number().int().nullish(),
+  after: z.string().max(200).nullish(),
+  last: z.number().int().nullish(),
+  before: z.string().max(200).nullish(),
+});
+export type BatchListInput = z.input<typeof batchListInput>;
 
 export const createBatchInput = z.strictObject({
   name: text().min(1).max(200),
@@ -125,15 +144,22 @@ export function createBatchService({ db, config, log }: ServiceDeps, bus: EventB
       return (await withCounts([await visible(viewer, id)]))[0]!;
     },
 
-    async list(viewer: Viewer, args: { first?: number | null; after?: string | null }): Promise<Page<BatchView>> {
+    async list(viewer: Viewer, raw: BatchListInput): Promise<Page<BatchView>> {
       authorize(viewer, 'batch.read');
-      const size = pageSize(args.first);
-      const rows = await prisma.batch.findMany({
-        where: { ...(seesAll(viewer) ? {} : { ownerId: viewer.id }), ...afterWhere(args.after) },
-        orderBy: ORDER,
-        take: size + 1,
-      });
-      return toPage(await withCounts(rows), size, Boolean(args.after));
+      const args = parseInput(batchListInput, raw);
+      if (args.ownerId && !isId(args.ownerId)) return toPage([], pageSize(args.first ?? args.last), false);
+      const owners = seesAll(viewer) ? {} : { ownerId: viewer.id };
+      const filter = {
+        ...(args.ownerId && { ownerId: args.ownerId }),
+        // SQLite's LIKE ignores ASCII case; PostgreSQL is told to as well, so both providers agree.
+        ...(args.name && { name: { contains: args.name, ...(db.provider === 'postgresql' && { mode: 'insensitive' as const }) } as { contains: string } }),
+        ...((args.createdAfter || args.createdBefore) && {
+          createdAt: { ...(args.createdAfter && { gt: args.createdAfter }), ...(args.createdBefore && { lt: args.createdBefore }) },
+        }),
+      };
+      const page = await pageOf(args, ({ where, orderBy, take }) => prisma.batch.findMany({ where: { AND: [owners, filter, where] }, orderBy, take }));
+      const views = await withCounts(page.edges.map((e) => e.node));
+      return { ...page, edges: page.edges.map((e, i) => ({ cursor: e.cursor, node: views[i]! })) };
     },
 
     cancel: (viewer: Viewer, id: string) => audit.audited(viewer, 'batch.cancel', 'batch', id, async () => {

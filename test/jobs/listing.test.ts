@@ -179,4 +179,66 @@ describe.each(PROVIDERS)('listing jobs on %s', (provider) => {
       expect(badLast.errors?.[0].message).toMatch(/last must be between/);
     });
   });
+  describe('GET /job-batches and GraphQL batches(...) take the same arguments (no status)', () => {
+    let batches: { id: string; name: string; created_at: string }[] = [];
+    let other: { id: string };
+    beforeAll(async () => {
+      for (const name of ['Nightly-1', 'weekly', 'nightly-2']) {
+        const res = await s.request('POST', '/job-batches', { token: a.token, body: { name, jobs: [{ name: 'in-batch', command: ['true'] }] } });
+        expect(res.status, res.text).toBe(201);
+        batches.push(res.body);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      const res = await s.request('POST', '/job-batches', { token: b.token, body: { name: 'nightly-b', jobs: [{ name: 'in-batch', command: ['true'] }] } });
+      other = res.body;
+      const listed = await s.request('GET', '/job-batches', { token: a.token });
+      batches = listed.body;
+    });
+    const blist = async (token: string, query = '') => {
+      const res = await s.request('GET', `/job-batches?${query}`, { token });
+      expect(res.status, res.text).toBe(200);
+      return ids(res.body);
+    };
+
+    it('order, name, created bounds, owner_id and desc paging', async () => {
+      expect(batches.map((x) => x.name)).toEqual(['Nightly-1', 'weekly', 'nightly-2']);
+      expect(await blist(a.token, 'order=desc')).toEqual(ids(batches).reverse());
+      expect(await blist(a.token, 'name=NIGHTLY')).toEqual([batches[0]!.id, batches[2]!.id]);
+      expect(await blist(a.token, `created_after=${encodeURIComponent(batches[0]!.created_at)}`)).toEqual(ids(batches.slice(1)));
+      expect(await blist(a.token, `created_before=${encodeURIComponent(batches[2]!.created_at)}`)).toEqual(ids(batches.slice(0, 2)));
+      expect(await blist(viewer.token, `owner_id=${b.id}`)).toEqual([other.id]);
+      expect(await blist(a.token, `owner_id=${b.id}`)).toEqual([]);
+      const seen: string[] = [];
+      let after: string | null = null;
+      for (let guard = 0; guard < 10; guard++) {
+        const res = await s.request('GET', `/job-batches?order=desc&limit=2${after ? `&after=${encodeURIComponent(after)}` : ''}`, { token: a.token });
+        seen.push(...ids(res.body));
+        after = res.headers.get('x-next-cursor');
+        if (!after) break;
+      }
+      expect(seen).toEqual(ids(batches).reverse());
+      for (const [query, field] of [['order=up', 'order'], ['created_after=soon', 'created_after'], ['status=success', 'status']]) {
+        const res = await s.request('GET', `/job-batches?${query}`, { token: a.token });
+        expect(res.status, query).toBe(422);
+        expect(JSON.stringify(res.body.detail), query).toContain(`"${field}"`);
+      }
+    });
+
+    it('GraphQL batches: the same filters, and last/before', async () => {
+      const Q = `query($order: SortOrder, $name: String, $last: Int, $before: String) {
+        batches(order: $order, name: $name, last: $last, before: $before) { edges { node { id } } pageInfo { hasPreviousPage hasNextPage startCursor } } }`;
+      const run = async (vars: Record<string, unknown>) => {
+        const res = await s.graphql(Q, vars, a.token);
+        expect(res.errors, JSON.stringify(res.errors)).toBeUndefined();
+        return res.data.batches;
+      };
+      expect((await run({ order: 'DESC', name: 'nightly' })).edges.map((e: any) => e.node.id)).toEqual([batches[2]!.id, batches[0]!.id]);
+      const tail = await run({ last: 2 });
+      expect(tail.edges.map((e: any) => e.node.id)).toEqual(ids(batches.slice(1)));
+      expect(tail.pageInfo.hasPreviousPage).toBe(true);
+      const head = await run({ last: 2, before: tail.pageInfo.startCursor });
+      expect(head.edges.map((e: any) => e.node.id)).toEqual([batches[0]!.id]);
+      expect(head.pageInfo).toMatchObject({ hasPreviousPage: false, hasNextPage: true });
+    });
+  });
 });

@@ -2,7 +2,7 @@ import type { BatchView } from '../../services/batches.js';
 import { BATCH_JOBS_BOUND, builder } from '../builder.js';
 import { requireViewer } from '../context.js';
 import { present } from '../input.js';
-import { JobStatsType, JobStatusEnum, JobType, SubmitJobInput, submitted } from './job.js';
+import { JobStatsType, JobStatusEnum, JobType, SortOrderEnum, SubmitJobInput, submitted } from './job.js';
 
 const BatchType = builder.objectRef<BatchView>('Batch').implement({
   description: 'A named group of jobs submitted together; status is derived from its jobs.',
@@ -45,9 +45,21 @@ builder.queryFields((t) => ({
   batches: t.connection({
     type: BatchType,
     authScopes: { authenticated: true },
-    description: 'Your batches (admins and viewers: all), oldest first.',
-    complexity: (args) => ({ field: 1, multiplier: Math.min(args.first ?? 100, 1000) / 10 }),
-    resolve: (_root, args, ctx) => ctx.services.batches.list(requireViewer(ctx), { first: args.first, after: args.after }),
+    description:
+      'Your batches (admins and viewers: all), by creation time: oldest first, or newest first with order: DESC. `first`/`after` page forward, `last`/`before` backward (the rows just before the cursor, still in `order`); the two cannot be combined.',
+    args: {
+      name: t.arg.string({ description: 'Substring of the name, ignoring ASCII case' }),
+      ownerId: t.arg.id({ description: "Only this user's batches (operators see only their own anyway)" }),
+      createdAfter: t.arg({ type: 'DateTime', description: 'Created strictly after' }),
+      createdBefore: t.arg({ type: 'DateTime', description: 'Created strictly before' }),
+      order: t.arg({ type: SortOrderEnum, description: 'ASC (default): oldest first; DESC: newest first' }),
+    },
+    complexity: (args) => ({ field: 1, multiplier: Math.min(args.first ?? args.last ?? 100, 1000) / 10 }),
+    resolve: (_root, args, ctx) =>
+      ctx.services.batches.list(requireViewer(ctx), {
+        name: args.name, ownerId: args.ownerId ? String(args.ownerId) : null, createdAfter: args.createdAfter, createdBefore: args.createdBefore,
+        order: args.order, first: args.first, after: args.after, last: args.last, before: args.before,
+      }),
   }),
 }));
 
