@@ -135,7 +135,7 @@ export function createWorker(db: Database, config: Config, bus: EventBus, log: L
     if (entry.fenced) return;
     entry.settling = true;
     if (await records.finished(entry.run, final, output)) {
-      wlog.debug('job finished', { jobId: entry.job.id, status: final.status, exitCode: final.exitCode });
+      wlog.info('job finished', { jobId: entry.job.id, ownerId: entry.job.ownerId, attempt: entry.run.attempt, status: final.status, exitCode: final.exitCode, durationMs: Math.round(performance.now() - entry.launchedAt) });
       announce(entry.job, final.status);
     } else fence(entry, 'outcome refused');
   }
@@ -175,6 +175,7 @@ export function createWorker(db: Database, config: Config, bus: EventBus, log: L
     // A stop requested between claim and spawn.
     if (entry.final) handle.cancel(entry.final.error ?? 'canceled');
     const pid = await handle.started;
+    if (pid !== undefined) wlog.info('job started', { jobId: job.id, ownerId: job.ownerId, attempt: entry.run.attempt, pid });
     if (pid !== undefined && !(await records.started(entry.run, pid))) fence(entry, 'pid refused');
     const result = await handle.done;
     // Refused or abandoned before it started (a lapsed lease, here or in the helper; shutdown): it never ran, so it goes back.
