@@ -4,6 +4,8 @@ import * as Ops from './operations/generated.js';
 import { route, type Route } from './route.js';
 import * as S from './schemas.js';
 import { ceilingIssues } from '../services/jobSpec.js';
+// REST pages default to the largest: the seed API returns whole result sets.
+import { MAX_PAGE } from '../services/paging.js';
 import { apiTokenRead, auditEntryRead, batchRead, batchWithJobsRead, jobLogsRead, jobRead, limitsRead, meRead, roleEnum, scopeEnum, statusEnum, stopStatus, submitJobInput, userRead } from './shapes.js';
 
 type Role = 'admin' | 'operator' | 'viewer';
@@ -97,7 +99,7 @@ export const routes: Route[] = [
       batchId: query.batch_id, name: query.name, ownerId: query.owner_id,
       createdAfter: query.created_after, createdBefore: query.created_before,
       order: query.order ? (query.order.toUpperCase() as Ops.SortOrder) : undefined,
-      first: query.limit ?? 1000, after: query.after,
+      first: query.limit ?? MAX_PAGE, after: query.after,
     }),
     status: 200,
     response: { schema: S.JobRead.array(), map: (d) => d.jobs.edges.map((e) => jobRead(e.node)) },
@@ -188,7 +190,7 @@ export const routes: Route[] = [
     variables: ({ query }) => ({
       name: query.name, ownerId: query.owner_id, createdAfter: query.created_after, createdBefore: query.created_before,
       order: query.order ? (query.order.toUpperCase() as Ops.SortOrder) : undefined,
-      first: query.limit ?? 1000, after: query.after,
+      first: query.limit ?? MAX_PAGE, after: query.after,
     }),
     status: 200,
     response: { schema: S.BatchRead.array(), map: (d) => d.batches.edges.map((e) => batchRead(e.node)) },

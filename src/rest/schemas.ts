@@ -1,11 +1,30 @@
 // REST request and response shapes (snake_case). Request schemas validate
 // bodies before any GraphQL runs; all of them feed the OpenAPI document.
-// Field rules come from services/validation.ts, shared with GraphQL.
+// Bodies are the services' own input schemas under snake_case names
+// (restBody), so a rule is written once and both transports enforce it.
 import { z } from 'zod';
-import { email, jobLimit, password, role, text } from '../services/validation.js';
+import { jobLimit, role } from '../services/validation.js';
 import * as J from '../services/jobSpec.js';
 import { tokenFields } from '../services/apiTokens.js';
+import { batchJobs, createBatchInput, forceCompleteBatchInput, MAX_BATCH_JOBS } from '../services/batches.js';
+import { forceCompleteInput } from '../services/jobs.js';
+import { listFields, MAX_PAGE, pageSizeRule } from '../services/paging.js';
 import { SCOPES } from '../services/policy.js';
+import { createUserInput, updateMeInput, updateUserInput } from '../services/users.js';
+
+type Snake<S extends string> = S extends `${infer H}${infer T}` ? `${H extends Lowercase<H> ? H : `_${Lowercase<H>}`}${Snake<T>}` : S;
+type SnakeShape<T> = { [K in keyof T & string as Snake<K>]: T[K] };
+const snake = (name: string) => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+/**
+ * A service's input as a REST body: the same field rules under snake_case
+ * names. `fields` replaces some: a nested REST shape, or a rule with its
+ * documentation attached (`.meta` keeps the rule).
+ */
+function restBody<T extends z.ZodRawShape, R extends { [K in keyof SnakeShape<T>]?: z.ZodType } = {}>(input: z.ZodObject<T>, fields?: R) {
+  const shape = Object.fromEntries(Object.entries(input.shape).map(([name, rule]) => [snake(name), rule]));
+  return z.strictObject({ ...shape, ...fields } as Omit<SnakeShape<T>, keyof R> & R);
+}
 
 const timestamp = z.string().meta({ format: 'date-time', example: '2026-11-25T10:00:00.000Z' });
 
@@ -24,19 +43,10 @@ export const TokenRead = z.object({
   expires_in: z.number().int(),
 });
 
-export const UserCreate = z.strictObject({
-  email,
-  password,
-  role,
-  is_active: z.boolean().optional(),
-  max_concurrent_jobs: jobLimit.nullable().optional(),
-});
+export const UserCreate = restBody(createUserInput);
 
-export const UserUpdate = z.strictObject({
-  role: role.optional(),
-  password: password.optional(),
-  is_active: z.boolean().optional(),
-  max_concurrent_jobs: jobLimit.nullable().optional().meta({ description: 'null clears the override' }),
+export const UserUpdate = restBody(updateUserInput, {
+  max_concurrent_jobs: updateUserInput.shape.maxConcurrentJobs.meta({ description: 'null clears the override' }),
 });
 
 export const UserRead = z.object({
@@ -54,10 +64,7 @@ export const MeRead = UserRead.extend({
   pending_jobs: z.number().int(),
 });
 
-export const MeUpdate = z.strictObject({
-  current_password: z.string().max(256),
-  password,
-});
+export const MeUpdate = restBody(updateMeInput);
 
 export const ApiTokenCreate = z.strictObject({
   name: tokenFields.name,
@@ -80,15 +87,18 @@ export const ApiTokenCreated = ApiTokenRead.omit({ last_used_at: true }).extend(
 });
 
 export const ApiTokenListQuery = z.strictObject({
-  user_id: z.string().max(100).optional().meta({ description: 'Admins: another user\'s tokens' }),
+  user_id: listFields.id.optional().meta({ description: 'Admins: another user\'s tokens' }),
 });
 
+const cursor = listFields.cursor.meta({ description: 'The X-Next-Cursor header of the previous page' });
+const pageLimit = (description: string) => pageSizeRule(z.coerce.number()).meta({ description: `${description}; X-Next-Cursor names the next page` });
+
 export const AuditListQuery = z.strictObject({
-  actor_id: z.string().max(100).optional(),
+  actor_id: listFields.id.optional(),
   action: z.string().max(100).optional(),
-  target_id: z.string().max(100).optional(),
-  limit: z.coerce.number().int().min(1).max(1000).optional().meta({ description: 'Page size (default 100, at most 1000); X-Next-Cursor names the next page' }),
-  after: z.string().max(200).optional().meta({ description: 'The X-Next-Cursor header of the previous page' }),
+  target_id: listFields.id.optional(),
+  limit: pageLimit(`Page size (default 100, at most ${MAX_PAGE})`).optional(),
+  after: cursor.optional(),
 });
 
 export const AuditEntryRead = z.object({
@@ -137,13 +147,9 @@ export const ErrorRead = z.object({ detail: z.union([z.string(), z.array(z.objec
 
 const status = z.enum(J.JOB_STATUSES);
 
-export const JobCreate = z.strictObject({
-  name: J.jobName,
+export const JobCreate = restBody(J.submitJobInput, {
   command: J.command.meta({ description: 'argv: the program, then its arguments; never run through a shell', example: ['make', 'test'] }),
-  working_dir: J.workingDir.nullish().meta({ description: 'Existing directory inside JOBS_ALLOWED_ROOTS; omitted, a fresh one under DATA_DIR/runs' }),
-  env: J.env.nullish(),
-  payload: J.payload.nullish(),
-  timeout_seconds: J.timeoutSeconds.nullish(),
+  working_dir: J.submitJobInput.shape.workingDir.meta({ description: 'Existing directory inside JOBS_ALLOWED_ROOTS; omitted, a fresh one under DATA_DIR/runs' }),
   limits: J.resourceLimitsBody.nullish().meta({ description: 'Resource limits to ask for, each optional; omitted ones get the configured defaults. One above its configured ceiling (JOB_*_MAX) is a 422.' }),
 });
 
@@ -185,8 +191,6 @@ export const JobRead = z.object({
   limits: ResourceLimitsRead,
 });
 
-const cursor = z.string().max(200).meta({ description: 'The X-Next-Cursor header of the previous page' });
-
 /** `a,b` or a repeated parameter (the router hands repeats over as an array). */
 const statuses = z
   .union([z.string(), z.array(z.string())])
@@ -198,17 +202,18 @@ const statuses = z
     return z.NEVER;
   })
   .meta({ description: 'One or more statuses: `status=success,failed` or `status=success&status=failed`' });
+const sortOrder = listFields.order.optional().meta({ description: '`asc` (default): oldest first; `desc`: newest first. X-Next-Cursor pages on in the same order' });
 const instant = (description: string) => z.iso.datetime({ offset: true }).meta({ description: `${description} (ISO 8601, e.g. 2026-01-31T12:00:00Z)` });
 
 export const JobListQuery = z.strictObject({
   status: statuses.optional(),
-  batch_id: z.string().max(100).optional(),
-  name: z.string().min(1).max(200).optional().meta({ description: 'Only jobs whose name contains this (ignoring ASCII case)' }),
-  owner_id: z.string().max(100).optional().meta({ description: "Only this user's jobs (admins and viewers; operators only ever see their own)" }),
+  batch_id: listFields.id.optional(),
+  name: listFields.name.optional().meta({ description: 'Only jobs whose name contains this (ignoring ASCII case)' }),
+  owner_id: listFields.id.optional().meta({ description: "Only this user's jobs (admins and viewers; operators only ever see their own)" }),
   created_after: instant('Only jobs created strictly after this instant').optional(),
   created_before: instant('Only jobs created strictly before this instant').optional(),
-  order: z.enum(['asc', 'desc']).optional().meta({ description: '`asc` (default): oldest first; `desc`: newest first. X-Next-Cursor pages on in the same order' }),
-  limit: z.coerce.number().int().min(1).max(1000).optional().meta({ description: 'Page size (default and maximum 1000); X-Next-Cursor names the next page' }),
+  order: sortOrder,
+  limit: pageLimit(`Page size (default and maximum ${MAX_PAGE})`).optional(),
   after: cursor.optional(),
 });
 
@@ -227,17 +232,10 @@ export const JobLogsRead = z.object({
   stderr_truncated: z.boolean(),
 });
 
-export const ForceComplete = z.strictObject({
-  status: z.enum(['success', 'failed', 'canceled']),
-  stdout: z.string().nullish(),
-  stderr: z.string().nullish(),
-  exit_code: z.number().int().min(-2147483648).max(2147483647).nullish(),
-});
+export const ForceComplete = restBody(forceCompleteInput);
 
-export const BatchCreate = z.strictObject({
-  name: text().min(1).max(200),
-  description: text().max(2000).nullish(),
-  jobs: z.array(JobCreate).min(1).max(1000).meta({ description: '1 to 1000 jobs; if any is invalid, nothing is created' }),
+export const BatchCreate = restBody(createBatchInput, {
+  jobs: batchJobs(JobCreate).meta({ description: `1 to ${MAX_BATCH_JOBS} jobs; if any is invalid, nothing is created` }),
 });
 
 export const BatchRead = z.object({
@@ -253,13 +251,13 @@ export const BatchRead = z.object({
 export const BatchWithJobsRead = BatchRead.extend({ jobs: z.array(JobRead) });
 
 export const BatchListQuery = z.strictObject({
-  name: z.string().min(1).max(200).optional().meta({ description: 'Only batches whose name contains this (ignoring ASCII case)' }),
-  owner_id: z.string().max(100).optional().meta({ description: "Only this user's batches (admins and viewers; operators only ever see their own)" }),
+  name: listFields.name.optional().meta({ description: 'Only batches whose name contains this (ignoring ASCII case)' }),
+  owner_id: listFields.id.optional().meta({ description: "Only this user's batches (admins and viewers; operators only ever see their own)" }),
   created_after: instant('Only batches created strictly after this instant').optional(),
   created_before: instant('Only batches created strictly before this instant').optional(),
-  order: z.enum(['asc', 'desc']).optional().meta({ description: '`asc` (default): oldest first; `desc`: newest first. X-Next-Cursor pages on in the same order' }),
-  limit: z.coerce.number().int().min(1).max(1000).optional().meta({ description: 'Page size (default and maximum 1000); X-Next-Cursor names the next page' }),
+  order: sortOrder,
+  limit: pageLimit(`Page size (default and maximum ${MAX_PAGE})`).optional(),
   after: cursor.optional(),
 });
 
-export const BatchForceComplete = z.strictObject({ status: z.enum(['success', 'failed', 'canceled']) });
+export const BatchForceComplete = restBody(forceCompleteBatchInput);

@@ -12,7 +12,7 @@ import type { ServiceDeps, Viewer } from './deps.js';
 import { isId, newId } from './ids.js';
 import type { FinalState, JobControl, JobStats } from './jobs.js';
 import { ceilingIssues, checkCeilings, JOB_STATUSES, pendingJob, prepareJob, submitJobInput, type JobStatus } from './jobSpec.js';
-import { ORDER, pageOf, pageSize, toPage, type Page } from './paging.js';
+import { listFields, ORDER, pageOf, pageSize, toPage, type Page } from './paging.js';
 import { authorize, authorizedObject, seesAll, type Action } from './policy.js';
 import { parseInput, text } from './validation.js';
 
@@ -25,22 +25,25 @@ export const MAX_BATCH_JOBS = 1000;
  * from its jobs' counts).
  */
 export const batchListInput = z.strictObject({
-  name: z.string().min(1).max(200).nullish(),
-  ownerId: z.string().max(100).nullish(),
+  name: listFields.name.nullish(),
+  ownerId: listFields.id.nullish(),
   createdAfter: z.date().nullish(),
   createdBefore: z.date().nullish(),
-  order: z.enum(['asc', 'desc']).nullish(),
+  order: listFields.order.nullish(),
   first: z.number().int().nullish(),
-  after: z.string().max(200).nullish(),
+  after: listFields.cursor.nullish(),
   last: z.number().int().nullish(),
-  before: z.string().max(200).nullish(),
+  before: listFields.cursor.nullish(),
 });
 export type BatchListInput = z.input<typeof batchListInput>;
+
+/** A batch's job list, whatever the job schema (REST's snake_case one or this camelCase one). */
+export const batchJobs = <J extends z.ZodType>(job: J) => z.array(job).min(1).max(MAX_BATCH_JOBS);
 
 export const createBatchInput = z.strictObject({
   name: text().min(1).max(200),
   description: text().max(2000).nullish(),
-  jobs: z.array(submitJobInput).min(1).max(MAX_BATCH_JOBS),
+  jobs: batchJobs(submitJobInput),
 });
 
 export const forceCompleteBatchInput = z.strictObject({ status: z.enum(['success', 'failed', 'canceled']) });

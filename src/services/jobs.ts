@@ -11,7 +11,7 @@ import type { AuditService } from './audit.js';
 import type { ServiceDeps, Viewer } from './deps.js';
 import { isId, newId } from './ids.js';
 import { ceilingIssues, checkCeilings, isTerminal, limitsInForce, pendingJob, prepareJob, storableText, submitJobInput, JOB_STATUSES, type JobStatus } from './jobSpec.js';
-import { pageOf, pageSize, toPage, type Page } from './paging.js';
+import { listFields, pageOf, pageSize, toPage, type Page } from './paging.js';
 import { authorize, authorizedObject, seesAll, seesEnv, type Action } from './policy.js';
 import { parseInput } from './validation.js';
 import { z } from 'zod';
@@ -61,16 +61,16 @@ export const forceCompleteInput = z.strictObject({
  */
 export const jobListInput = z.strictObject({
   status: z.array(z.enum(JOB_STATUSES)).min(1).max(50).nullish(),
-  batchId: z.string().max(100).nullish(),
-  name: z.string().min(1).max(200).nullish(),
-  ownerId: z.string().max(100).nullish(),
+  batchId: listFields.id.nullish(),
+  name: listFields.name.nullish(),
+  ownerId: listFields.id.nullish(),
   createdAfter: z.date().nullish(),
   createdBefore: z.date().nullish(),
-  order: z.enum(['asc', 'desc']).nullish(),
+  order: listFields.order.nullish(),
   first: z.number().int().nullish(),
-  after: z.string().max(200).nullish(),
+  after: listFields.cursor.nullish(),
   last: z.number().int().nullish(),
-  before: z.string().max(200).nullish(),
+  before: listFields.cursor.nullish(),
 });
 export type JobListInput = z.input<typeof jobListInput>;
 

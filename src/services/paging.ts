@@ -1,5 +1,6 @@
 // Keyset paging over (created_at, id): cursors carry both, so a page costs
 // one indexed range scan however deep it is.
+import { z } from 'zod';
 import { BadInput } from '../errors.js';
 
 export interface Page<T> {
@@ -9,6 +10,19 @@ export interface Page<T> {
 
 export const MAX_PAGE = 1000;
 export const DEFAULT_PAGE = 100;
+
+/** The page size rule, on a number schema (REST coerces query strings first). */
+export const pageSizeRule = (n: z.ZodNumber) => n.int().min(1).max(MAX_PAGE);
+
+/** Rules of list arguments, shared by every list and by both transports. */
+export const listFields = {
+  /** A substring of the name. */
+  name: z.string().min(1).max(200),
+  /** A user, job or batch id to narrow by (one that exists nowhere matches nothing). */
+  id: z.string().max(100),
+  cursor: z.string().max(200),
+  order: z.enum(['asc', 'desc']),
+};
 
 export function encodeCursor(row: { createdAt: Date; id: string }): string {
   return Buffer.from(`${row.createdAt.getTime()}|${row.id}`).toString('base64url');
@@ -56,7 +70,7 @@ export async function pageOf<T extends { createdAt: Date; id: string }>(
 
 export function pageSize(first: number | null | undefined, field = 'first'): number {
   if (first === null || first === undefined) return DEFAULT_PAGE;
-  if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE) throw new BadInput(`${field} must be between 1 and ${MAX_PAGE}`);
+  if (!pageSizeRule(z.number()).safeParse(first).success) throw new BadInput(`${field} must be between 1 and ${MAX_PAGE}`);
   return first;
 }
 

@@ -2,6 +2,12 @@
 // 413 over the size limit, 404/405 for routes, and never a 500 — checked by
 // example and, on SQLite, with random bodies (fast-check).
 import fc from 'fast-check';
+import { z } from 'zod';
+import * as S from '../../src/rest/schemas.js';
+import { createBatchInput, forceCompleteBatchInput, MAX_BATCH_JOBS } from '../../src/services/batches.js';
+import { submitJobInput } from '../../src/services/jobSpec.js';
+import { forceCompleteInput } from '../../src/services/jobs.js';
+import { createUserInput, updateMeInput, updateUserInput } from '../../src/services/users.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { PROVIDERS } from '../helpers/db.js';
 import { startServer, type TestServer } from '../helpers/server.js';
@@ -465,3 +471,29 @@ describe.each(PROVIDERS)('body size limit (MAX_BODY_BYTES=2048) on %s', (provide
   });
 });
 
+
+// One rule, two transports: a REST body documents and enforces exactly the
+// service's input rules (the OpenAPI a curl user reads is what GraphQL applies).
+describe('REST bodies are the services\' inputs under snake_case names', () => {
+  const snake = (name: string) => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+  const rules = (schema: z.ZodObject) => {
+    const json = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as { properties: Record<string, { description?: string }>; required?: string[] };
+    return { required: (json.required ?? []).map(snake).sort(), properties: Object.fromEntries(Object.entries(json.properties).map(([k, v]) => [snake(k), { ...v, description: undefined }])) };
+  };
+  it.each([
+    ['UserCreate', S.UserCreate, createUserInput],
+    ['UserUpdate', S.UserUpdate, updateUserInput],
+    ['MeUpdate', S.MeUpdate, updateMeInput],
+    ['ForceComplete', S.ForceComplete, forceCompleteInput],
+    ['BatchForceComplete', S.BatchForceComplete, forceCompleteBatchInput],
+  ] as const)('%s', (_name, rest, service) => {
+    expect(rules(rest)).toEqual(rules(service));
+  });
+  it('a batch holds at most MAX_BATCH_JOBS jobs on both, the same job rules aside from the names', () => {
+    const restJobs = z.toJSONSchema(S.BatchCreate.shape.jobs, { io: 'input', unrepresentable: 'any' }) as { maxItems: number; minItems: number };
+    const serviceJobs = z.toJSONSchema(createBatchInput.shape.jobs, { io: 'input', unrepresentable: 'any' }) as { maxItems: number; minItems: number };
+    expect([restJobs.minItems, restJobs.maxItems]).toEqual([1, MAX_BATCH_JOBS]);
+    expect([serviceJobs.minItems, serviceJobs.maxItems]).toEqual([1, MAX_BATCH_JOBS]);
+    expect(Object.keys(S.JobCreate.shape).sort()).toEqual(Object.keys(submitJobInput.shape).map(snake).sort());
+  });
+});
