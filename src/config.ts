@@ -4,6 +4,7 @@ import { cpus } from 'node:os';
 import { isAbsolute, resolve, join } from 'node:path';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export type LogFormat = 'auto' | 'json' | 'text';
 
 export interface Config {
   readonly port: number;
@@ -30,6 +31,8 @@ export interface Config {
   readonly maxLogBytes: number;
   readonly maxBodyBytes: number;
   readonly logLevel: LogLevel;
+  /** Console lines: `auto` is readable text on a terminal, JSON lines otherwise; colour unless NO_COLOR is set. */
+  readonly log: { readonly format: LogFormat; readonly colour: boolean };
   readonly killGraceMs: number;
   readonly shutdownGraceMs: number;
   readonly heartbeatMs: number;
@@ -176,6 +179,8 @@ export function loadConfig(env: Env = process.env): Config {
   if (adminPassword.length < 8 || adminPassword.length > 256) throw new ConfigError('ADMIN_PASSWORD must be 8 to 256 characters');
   const logLevel = str(env, 'LOG_LEVEL', 'info');
   if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) throw new ConfigError('LOG_LEVEL must be one of debug, info, warn, error');
+  const logFormat = str(env, 'LOG_FORMAT', 'auto');
+  if (!['auto', 'json', 'text'].includes(logFormat)) throw new ConfigError('LOG_FORMAT must be one of auto, json, text');
   const spawner = str(env, 'SPAWNER', 'auto');
   if (!['auto', 'native', 'node'].includes(spawner)) throw new ConfigError('SPAWNER must be one of auto, native, node');
   const isolation = str(env, 'JOB_ISOLATION', 'on');
@@ -213,6 +218,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxLogBytes: int(env, 'MAX_LOG_BYTES', 10 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     maxBodyBytes: int(env, 'MAX_BODY_BYTES', 1024 * 1024, 1024, 256 * 1024 * 1024),
     logLevel: logLevel as LogLevel,
+    log: { format: logFormat as LogFormat, colour: !env.NO_COLOR },
     killGraceMs: int(env, 'KILL_GRACE_SECONDS', 5, 0, 3600) * 1000,
     shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_SECONDS', 30, 0, 86400) * 1000,
     heartbeatMs: int(env, 'HEARTBEAT_SECONDS', 10, 1, 3600) * 1000,

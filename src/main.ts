@@ -53,7 +53,7 @@ async function serve(role: { worker: boolean; http: boolean }) {
   if (!role.http && cfg.database.provider === 'sqlite') {
     fail('the worker role needs a shared PostgreSQL database (DATABASE_URL=postgresql://...); with SQLite, `serve` runs jobs in-process');
   }
-  const log = createLogger(cfg.logLevel);
+  const log = createLogger(cfg.logLevel, cfg.log);
   // SQLite is single-process: a second server on the same data directory is refused.
   // PostgreSQL deployments share the database between processes by design.
   if (cfg.database.provider === 'sqlite') {
@@ -116,7 +116,7 @@ async function createUser(args: string[]) {
   const { createAuditService } = await import('./services/audit.js');
   const { createLocalBus } = await import('./events/bus.js');
   const db = await openDatabase(cfg.database);
-  const log = createLogger(cfg.logLevel);
+  const log = createLogger(cfg.logLevel, cfg.log);
   const deps = { db, config: cfg, log };
   const users = createUserService(deps, { onLimitsChange: () => {}, sessions: createSessionStore(deps, createLocalBus()), audit: createAuditService(deps) });
   // Whoever can run this command owns the database already: it acts as an admin, and the audit trail says "cli".

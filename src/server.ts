@@ -99,7 +99,7 @@ function useDomainErrorStatus(): Plugin {
 }
 
 export async function buildApp(config: Config, options: AppOptions = {}): Promise<App> {
-  const log = options.log ?? createLogger(config.logLevel);
+  const log = options.log ?? createLogger(config.logLevel, config.log);
   secureDataDir(config, log);
   const tokens = createTokenIssuer(resolveSecret(config.jwtSecret, config.dataDir), config.jwtTtlSeconds);
   // Before any job runs: jobs' uids are refused the database and Redis.
