@@ -1,43 +1,22 @@
 #!/usr/bin/env node
-// Process roles: `serve` (default; API + worker), `serve --no-worker`,
-// `worker`, and admin commands `migrate` and `create-user`; `--help`, `--version`.
-import './heapPolicy.js';
-import { ConfigError, loadConfig, type Config } from './config.js';
-import { createLogger } from './logger.js';
+// The `jobrunner` executable. Server roles: `serve` (API + worker), `serve
+// --no-worker`, `worker`; database commands `migrate` and `create-user`; the
+// client commands (src/cli/, over HTTP) side by side. The command table is
+// src/cli/spec.ts. Server modules are imported only by the server commands,
+// so the client and `--help` start light.
+import { CliError, EXIT, UsageError } from './cli/errors.js';
+import { parseCommandLine, type Values } from './cli/parse.js';
+import { commandHelp, groupHelp, mainHelp } from './cli/spec.js';
+import type { Config } from './config.js';
 import { VERSION } from './version.js';
-
-const USAGE = `jobrunner ${VERSION}: runs shell commands as jobs behind a REST and GraphQL API
-
-usage: jobrunner <command> [options]
-
-commands:
-  serve                 API server with an in-process worker (the default when no command is given)
-  serve --no-worker     API server only; workers run elsewhere (PostgreSQL only)
-  worker                a worker without the API (PostgreSQL only)
-  migrate               apply the database migrations and exit
-  create-user --email EMAIL [--role admin|operator|viewer]
-                        create a user (password in NEW_USER_PASSWORD)
-  help, --help, -h      print this text
-  --version, -v         print the version
-
-environment (see README.md for the rest):
-  DATA_DIR      data directory: SQLite database, secrets, job workspace (default ./data)
-  DATABASE_URL  postgresql://... for a shared database, or file:<path>; unset: SQLite in DATA_DIR
-  REDIS_URL     Redis for events across several processes (optional)
-  PORT          HTTP port (default 8000)
-`;
-
-function usageError(message: string): never {
-  process.stderr.write(`error: ${message}\nrun \`jobrunner --help\` for the commands and options\n`);
-  process.exit(2);
-}
 
 function fail(message: string): never {
   process.stderr.write(`error: ${message}\n`);
   process.exit(1);
 }
 
-function config(): Config {
+async function config(): Promise<Config> {
+  const { ConfigError, loadConfig } = await import('./config.js');
   try {
     return loadConfig();
   } catch (err) {
@@ -49,7 +28,9 @@ function config(): Config {
 const ABORT_EXIT_MS = 10_000;
 
 async function serve(role: { worker: boolean; http: boolean }) {
-  const cfg = config();
+  await import('./heapPolicy.js');
+  const cfg = await config();
+  const { createLogger } = await import('./logger.js');
   if (!role.http && cfg.database.provider === 'sqlite') {
     fail('the worker role needs a shared PostgreSQL database (DATABASE_URL=postgresql://...); with SQLite, `serve` runs jobs in-process');
   }
@@ -94,22 +75,21 @@ async function serve(role: { worker: boolean; http: boolean }) {
 }
 
 async function migrate() {
-  const cfg = config();
+  const cfg = await config();
   const { applyMigrations } = await import('./db/migrate.js');
   const result = await applyMigrations(cfg.database, (msg) => process.stdout.write(msg + '\n'));
   process.stdout.write(`migrations: ${result.applied.length} applied, ${result.alreadyApplied} already applied\n`);
 }
 
-async function createUser(args: string[]) {
-  const opt = (name: string) => {
-    const i = args.indexOf(`--${name}`);
-    return i >= 0 ? args[i + 1] : undefined;
-  };
-  const email = opt('email');
-  const role = opt('role') ?? 'operator';
-  const password = process.env.NEW_USER_PASSWORD ?? opt('password');
-  if (!email || !password) fail('usage: create-user --email EMAIL [--role admin|operator|viewer] (password in NEW_USER_PASSWORD)');
-  const cfg = config();
+async function createUser(values: Values) {
+  const email = values.email as string | undefined;
+  const role = (values.role as string | undefined) ?? 'operator';
+  if (!email) throw new UsageError('`create-user` needs --email', 'create-user');
+  const { readPassword } = await import('./cli/password.js');
+  const password = await readPassword({ env: 'NEW_USER_PASSWORD', prompt: `password for ${email}: `, stdin: true });
+  if (!password) fail('no password: set NEW_USER_PASSWORD (or type it at the prompt, or pipe it on stdin)');
+  const cfg = await config();
+  const { createLogger } = await import('./logger.js');
   const { openDatabase } = await import('./db/client.js');
   const { createUserService } = await import('./services/users.js');
   const { createSessionStore } = await import('./services/sessions.js');
@@ -131,31 +111,63 @@ async function createUser(args: string[]) {
   }
 }
 
-const argv = process.argv.slice(2);
-const [command = 'serve', ...rest] = argv;
-if (argv.length === 0) process.stderr.write('no command given: running `serve`; see --help\n');
-if (['help', '--help', '-h'].includes(command) || rest.includes('--help') || rest.includes('-h')) {
-  process.stdout.write(USAGE);
-  process.exit(0);
+/** Runs argv; resolves with the exit status (server commands keep running and resolve at once). */
+async function main(argv: string[]): Promise<number> {
+  const inv = parseCommandLine(argv);
+  switch (inv.kind) {
+    case 'none':
+      process.stderr.write(mainHelp(VERSION));
+      process.stderr.write('\nno command given (`npm start` runs `jobrunner serve`)\n');
+      return EXIT.usage;
+    case 'version':
+      process.stdout.write(`${VERSION}\n`);
+      return EXIT.ok;
+    case 'help':
+      process.stdout.write(inv.text === 'main' ? mainHelp(VERSION) : 'group' in inv.text ? groupHelp(inv.text.group) : commandHelp(inv.text));
+      return EXIT.ok;
+  }
+  const { command, values, positionals } = inv;
+  if (command.client) {
+    const { runClient } = await import('./cli/run.js');
+    return runClient(command.name, values, positionals);
+  }
+  switch (command.name) {
+    case 'serve':
+      await serve({ worker: values['no-worker'] !== true, http: true });
+      return EXIT.ok;
+    case 'worker':
+      await serve({ worker: true, http: false });
+      return EXIT.ok;
+    case 'migrate':
+      await migrate();
+      return EXIT.ok;
+    case 'create-user':
+      await createUser(values);
+      return EXIT.ok;
+    case 'completion': {
+      const shell = positionals[0];
+      const { bashCompletion, zshCompletion } = await import('./cli/completion.js');
+      if (shell === 'bash') process.stdout.write(bashCompletion());
+      else if (shell === 'zsh') process.stdout.write(zshCompletion());
+      else throw new UsageError(`no completion for ${JSON.stringify(shell)}: bash or zsh`, 'completion');
+      return EXIT.ok;
+    }
+  }
+  throw new Error(`no handler for ${command.name}`);
 }
-if (command === '--version' || command === '-v') {
-  process.stdout.write(`${VERSION}\n`);
-  process.exit(0);
-}
-const run: Record<string, () => Promise<void>> = {
-  serve: () => serve({ worker: !rest.includes('--no-worker'), http: true }),
-  worker: () => serve({ worker: true, http: false }),
-  migrate,
-  'create-user': () => createUser(rest),
-};
-// The options each command takes (create-user reads its own).
-const options: Record<string, string[] | null> = { serve: ['--no-worker'], worker: [], migrate: [], 'create-user': null };
-const fn = run[command];
-if (!fn) usageError(`unknown ${command.startsWith('-') ? 'option' : 'command'} ${JSON.stringify(command)}; use one of: ${Object.keys(run).join(', ')}`);
-const allowed = options[command];
-const unknown = allowed ? rest.find((a) => !allowed.includes(a)) : undefined;
-if (unknown !== undefined) usageError(`unknown option ${JSON.stringify(unknown)} for \`${command}\``);
-fn().catch((err) => {
-  process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(1);
-});
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof UsageError) {
+      process.stderr.write(`error: ${err.message}\nrun \`jobrunner ${err.command ? `${err.command} ` : ''}--help\` for ${err.command ? 'its' : 'the commands and'} options\n`);
+    } else if (err instanceof CliError) {
+      process.stderr.write(`error: ${err.message}\n`);
+    } else {
+      process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
+    }
+    process.exitCode = err instanceof CliError ? err.exitCode : EXIT.error;
+  },
+);

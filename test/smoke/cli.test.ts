@@ -37,23 +37,27 @@ describe('jobrunner command line', () => {
     expect(r).toMatchObject({ code: 0, stdout: `${VERSION}\n` });
   });
 
-  it.each([['bogus', 'unknown command "bogus"'], ['--bogus', 'unknown option "--bogus"'], ['serve --bogus', 'unknown option "--bogus" for `serve`']])(
-    '`%s` prints the usage hint to stderr, exit 2',
-    (args, message) => {
-      const r = cli(...args.split(' '));
-      expect(r.code).toBe(2);
-      expect(r.stdout).toBe('');
-      expect(r.stderr).toContain(message);
-      expect(r.stderr).toContain('jobrunner --help');
-    },
-  );
+  it.each([
+    ['bogus', 'unknown command "bogus"', 'jobrunner --help'],
+    ['--bogus', 'unknown option "--bogus"', 'jobrunner --help'],
+    ['serve --bogus', 'unknown option "--bogus" for `serve`', 'jobrunner serve --help'],
+    ['batch frobnicate', 'unknown subcommand "frobnicate" for `batch`', 'jobrunner batch --help'],
+  ])('`%s` prints the usage hint to stderr, exit 2', (args, message, hint) => {
+    const r = cli(...args.split(' '));
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain(message);
+    expect(r.stderr).toContain(hint);
+  });
 
-  it('with no command runs `serve`, saying so first', () => {
-    // A configuration error stops that serve right away, after the line.
+  it('with no command prints the usage to stderr and exits 2 without starting a server', () => {
+    // A serve would stop at this configuration error; nothing is configured, nothing fails.
     const r = cliWith({ DATABASE_URL: 'mysql://nope' });
-    expect(r.code).toBe(1);
-    expect(r.stderr).toContain('no command given: running `serve`; see --help');
-    expect(r.stderr).toContain('error: DATABASE_URL must start with');
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain('usage: jobrunner <command>');
+    expect(r.stderr).toContain('no command given (`npm start` runs `jobrunner serve`)');
+    expect(r.stderr).not.toContain('DATABASE_URL must start with');
   });
 });
 
