@@ -1,30 +1,24 @@
-// One server per SQLite data directory: an exclusive lock file DATA_DIR/.lock
-// holding the owner's pid, created with O_EXCL. A lock whose pid is dead (the
-// owner was SIGKILLed) is taken over with a warning. Only the pid matters, so
-// the spawner helper, which never opens the file, holds nothing.
-import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+// One server per SQLite data directory, by an OS lock: DATA_DIR/server.lock is
+// a SQLite file held in exclusive locking mode, i.e. a POSIX record lock. The
+// kernel drops it when the process ends however it ends, so a restart after a
+// SIGKILL starts, and a reused pid cannot keep it; record locks are not
+// inherited across fork, so the spawner helper and jobs never hold it.
+// DATA_DIR/server.pid names the holder in the refusal and, when a new server
+// finds it left behind, tells that the previous one did not stop cleanly.
+import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 
 export class DataDirLocked extends Error {}
 
 export interface DataDirLock {
   readonly path: string;
-  /** The dead pid whose lock was taken over, if any. */
+  /** The pid of a previous holder that ended without releasing (killed), if one is recorded. */
   readonly tookOverFrom: number | null;
   release(): void;
 }
 
-function alive(pid: number): boolean {
-  if (pid === process.pid) return false; // a reused pid (pid 1 in a restarted container) is this process, not a rival
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-function holder(path: string): number | null {
+function recordedPid(path: string): number | null {
   try {
     const pid = Number.parseInt(readFileSync(path, 'utf8').trim(), 10);
     return Number.isInteger(pid) && pid > 0 ? pid : null;
@@ -35,37 +29,30 @@ function holder(path: string): number | null {
 
 export function lockDataDir(dataDir: string): DataDirLock {
   mkdirSync(dataDir, { recursive: true });
-  const path = join(dataDir, '.lock');
-  let tookOverFrom: number | null = null;
-  for (let attempt = 0; ; attempt++) {
-    let fd: number;
-    try {
-      fd = openSync(path, 'wx', 0o644);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 2) throw err;
-      const pid = holder(path);
-      if (pid !== null && alive(pid)) {
-        throw new DataDirLocked(
-          `data directory ${dataDir} is in use by another jobrunner server (pid ${pid}, lock file ${path}); with SQLite only one server may use a data directory: stop it or set another DATA_DIR`,
-        );
-      }
-      // Dead or unreadable owner: take it over (an empty file may be one being written right now, so re-read once).
-      if (pid === null && attempt === 0) continue;
-      tookOverFrom = pid;
-      try { unlinkSync(path); } catch { /* someone else took it over first: retry decides */ }
-      continue;
-    }
-    writeSync(fd, `${process.pid}\n`);
-    closeSync(fd);
-    let released = false;
-    const release = () => {
-      if (released) return;
-      released = true;
-      if (holder(path) === process.pid) {
-        try { unlinkSync(path); } catch { /* already gone */ }
-      }
-    };
-    process.once('exit', release);
-    return { path, tookOverFrom, release };
+  const path = join(dataDir, 'server.lock');
+  const pidPath = join(dataDir, 'server.pid');
+  const db = new Database(path, { timeout: 0 });
+  try {
+    db.pragma('locking_mode = EXCLUSIVE');
+    // Any write takes the exclusive lock, which this locking mode keeps until the connection closes.
+    db.exec(`BEGIN EXCLUSIVE; CREATE TABLE IF NOT EXISTS held (pid INTEGER); DELETE FROM held; INSERT INTO held VALUES (${process.pid}); COMMIT`);
+  } catch (err) {
+    db.close();
+    if ((err as { code?: string }).code !== 'SQLITE_BUSY') throw err;
+    const pid = recordedPid(pidPath);
+    throw new DataDirLocked(
+      `data directory ${dataDir} is in use by another jobrunner server${pid ? ` (pid ${pid})` : ''}; with SQLite only one server may use a data directory: stop it or set another DATA_DIR`,
+    );
   }
+  const tookOverFrom = recordedPid(pidPath);
+  writeFileSync(pidPath, `${process.pid}\n`);
+  let released = false;
+  const release = () => {
+    if (released) return;
+    released = true;
+    try { unlinkSync(pidPath); } catch { /* already gone */ }
+    db.close();
+  };
+  process.once('exit', release);
+  return { path, tookOverFrom, release };
 }
