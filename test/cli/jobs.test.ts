@@ -1,0 +1,246 @@
+// The job commands of the real executable against a real server: submit
+// --follow/--wait with the job's exit status, following across a dropped
+// connection, ls/show/logs/wait/cancel/purge/stats agreeing with REST.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startProxy, type TcpProxy } from '../chaos/tcpProxy.js';
+import { jobGate, waitRunning, waitTerminal, type JobRead } from '../helpers/jobs.js';
+import { startServer, waitFor, type TestServer } from '../helpers/server.js';
+import { cli, start } from './cli.js';
+
+let s: TestServer;
+let operator: { id: string; email: string; token: string };
+let env: Record<string, string>;
+
+beforeAll(async () => {
+  s = await startServer('sqlite');
+  operator = await s.user('operator');
+  env = { JOBRUNNER_SERVER: s.url, JOBRUNNER_TOKEN: operator.token, JOBRUNNER_CONFIG: '/nonexistent/jobrunner.json' };
+});
+afterAll(async () => {
+  await s?.stop();
+});
+
+const jr = (args: string[], input?: string) => cli(args, { env, input });
+
+describe('submit', () => {
+  it('--follow streams stdout and stderr to their own streams and exits with the job\'s exit code', async () => {
+    const ok = await jr(['submit', '--follow', '--', 'sh', '-c', 'echo out1; echo err1 >&2; echo out2']);
+    expect(ok).toMatchObject({ code: 0, stdout: 'out1\nout2\n', stderr: 'err1\n' });
+
+    const three = await jr(['submit', '--follow', 'sh', '-c', 'echo before; exit 3']);
+    expect(three).toMatchObject({ code: 3, stdout: 'before\n', stderr: '' });
+  });
+
+  it('--follow: a job killed by a signal exits 128 + the signal number', async () => {
+    expect((await jr(['submit', '-f', '--', 'sh', '-c', 'kill -KILL $$'])).code).toBe(137);
+    expect((await jr(['submit', '-f', '--', 'sh', '-c', 'kill -TERM $$'])).code).toBe(143);
+  });
+
+  it('--follow: a program that does not exist exits 127, a timeout 124', async () => {
+    const missing = await jr(['submit', '--follow', '--', 'no-such-program-here']);
+    expect(missing.code).toBe(127);
+    const slow = await jr(['submit', '--timeout', '1', '--follow', '--', 'sleep', '30']);
+    expect(slow.code).toBe(124);
+  });
+
+  it('--wait prints the outcome and exits with the code; --json the final job, as REST has it', async () => {
+    const r = await jr(['submit', '--name', 'waited', '--env', 'GREETING=hi there', '--wait', '--', 'sh', '-c', 'echo "$GREETING"; exit 4']);
+    expect(r.code).toBe(4);
+    expect(r.stdout).toMatch(/^\S+ failed exit 4\n$/);
+    const id = r.stdout.split(' ')[0]!;
+    const rest = await s.request('GET', `/jobs/${id}`, { token: operator.token });
+    expect(rest.body).toMatchObject({ name: 'waited', env: { GREETING: 'hi there' }, exit_code: 4, status: 'failed' });
+    expect((await s.request('GET', `/jobs/${id}/logs`, { token: operator.token })).body.stdout).toBe('hi there\n');
+
+    const j = await jr(['submit', '--wait', '--json', '--', 'true']);
+    expect(j.code).toBe(0);
+    const job = JSON.parse(j.stdout) as JobRead;
+    expect(job).toEqual((await s.request('GET', `/jobs/${job.id}`, { token: operator.token })).body);
+  });
+
+  it('without --wait prints the id at once; options after the program belong to the job', async () => {
+    const r = await jr(['submit', 'sh', '-c', 'echo "$0 $1"', '--name', '-x']);
+    expect(r.code).toBe(0);
+    const id = r.stdout.trim();
+    const job = await waitTerminal(s, operator.token, id);
+    expect(job).toMatchObject({ name: 'sh', command: ['sh', '-c', 'echo "$0 $1"', '--name', '-x'], status: 'success' });
+  });
+
+  it('a field the server refuses: its reason, the field named as the option; exit 1', async () => {
+    const long = await jr(['submit', '--name', 'x'.repeat(201), '--', 'true']);
+    expect(long.code).toBe(1);
+    expect(long.stderr).toBe('error: invalid input:\n  --name: Too big: expected string to have <=200 characters\n');
+    const r = await jr(['submit', '--cwd', '/etc', '--', 'true']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^error: working_dir \/etc is outside the allowed roots .*JOBS_ALLOWED_ROOTS/);
+    const env1 = await jr(['submit', '--env', 'NOEQUALS', '--', 'true']);
+    expect(env1.code).toBe(2);
+    expect(env1.stderr).toContain('--env takes NAME=VALUE, not "NOEQUALS"');
+    const conflict = await jr(['submit', '--wait', '--follow', '--', 'true']);
+    expect(conflict.code).toBe(2);
+    const none = await jr(['submit', '--name', 'x']);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('`submit` needs CMD');
+  });
+});
+
+describe('following across a dropped connection', () => {
+  let proxy: TcpProxy;
+  beforeAll(async () => {
+    const port = Number(new URL(s.url).port);
+    proxy = await startProxy('127.0.0.1', port);
+  });
+  afterAll(async () => {
+    await proxy?.close();
+  });
+
+  it('resumes from the last chunk received: every line once, in order, then the job\'s exit code', async () => {
+    const gate = jobGate('cli-follow');
+    // 30 lines, a pause until the gate opens, 30 more: the cut falls in the pause and
+    // the second half is written while the client is away.
+    const script = `for i in $(seq 1 30); do echo "line $i"; done; while [ ! -e ${gate} ]; do sleep 0.05; done; for i in $(seq 31 60); do echo "line $i"; sleep 0.01; done; exit 7`;
+    const run = start(['submit', '--follow', '--', 'sh', '-c', script], { env: { ...env, JOBRUNNER_SERVER: proxy.url('http') } });
+    await waitFor(() => run.stdout().includes('line 30\n'), 30_000);
+    expect(proxy.connections).toBeGreaterThan(0);
+    proxy.cut(); // the connection is destroyed and new ones are refused
+    writeFileSync(gate, '');
+    const id = (await s.request('GET', '/jobs?order=desc&limit=1', { token: operator.token })).body[0].id as string;
+    await waitTerminal(s, operator.token, id);
+    await proxy.restore();
+    const r = await run.done;
+    const expected = Array.from({ length: 60 }, (_, i) => `line ${i + 1}\n`).join('');
+    expect(r.stdout).toBe(expected);
+    expect(r.code).toBe(7);
+  });
+
+  it('a connection cut while output flows: no line lost or repeated', async () => {
+    const gate = jobGate('cli-follow2');
+    const script = `i=0; while [ ! -e ${gate} ] || [ $i -lt 400 ]; do i=$((i+1)); echo "n $i"; sleep 0.005; done`;
+    const run = start(['submit', '--follow', '--', 'sh', '-c', script], { env: { ...env, JOBRUNNER_SERVER: proxy.url('http') } });
+    await waitFor(() => run.stdout().includes('n 50\n'), 30_000);
+    proxy.cut('reset'); // reconnects are accepted and dropped at once for a while
+    await new Promise((r) => setTimeout(r, 300));
+    await proxy.restore();
+    await waitFor(() => /n (\d+)\n$/.test(run.stdout()) && Number(/n (\d+)\n$/.exec(run.stdout())![1]) > 150, 30_000);
+    proxy.cut();
+    await proxy.restore();
+    writeFileSync(gate, '');
+    const r = await run.done;
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trimEnd().split('\n');
+    expect(lines.length).toBeGreaterThanOrEqual(400);
+    expect(lines).toEqual(lines.map((_, i) => `n ${i + 1}`));
+  });
+});
+
+describe('ls, show, logs, wait, cancel, purge, stats', () => {
+  it('ls --json lists newest first, as GET /jobs?order=desc; filters by status and name', async () => {
+    const ids: string[] = [];
+    for (const name of ['alpha-1', 'beta-2', 'alpha-3']) ids.push((await jr(['submit', '--wait', '--name', name, '--', 'true'])).stdout.split(' ')[0]!);
+    const fail = (await jr(['submit', '--wait', '--name', 'alpha-fail', '--', 'false'])).stdout.split(' ')[0]!;
+
+    const r = await jr(['ls', '--json', '--limit', '4']);
+    expect(r.code).toBe(0);
+    const listed = JSON.parse(r.stdout) as JobRead[];
+    expect(listed.map((j) => j.id)).toEqual([fail, ...ids.slice().reverse()]);
+    const rest = await s.request('GET', '/jobs?order=desc&limit=4', { token: operator.token });
+    expect(listed).toEqual(rest.body);
+
+    const alphas = JSON.parse((await jr(['ls', '--json', '--name', 'alpha', '--status', 'success'])).stdout) as JobRead[];
+    expect(alphas.map((j) => j.name)).toEqual(['alpha-3', 'alpha-1']);
+
+    const table = await jr(['ls', '--limit', '2']);
+    expect(table.stdout.split('\n')[0]).toMatch(/^ID\s+STATUS\s+EXIT\s+CREATED\s+TOOK\s+NAME\s+COMMAND$/);
+    expect(table.stdout.split('\n')[1]).toMatch(new RegExp(`^${fail}\\s+failed\\s+1\\s`));
+    expect(table.stdout).not.toContain('\x1b['); // no colour when stdout is not a terminal
+
+    const bad = await jr(['ls', '--status', 'done']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--status takes pending, running, success, failed, canceled');
+  });
+
+  it('show, logs and wait agree with REST; unknown ids are exit 4 "no job <id>"', async () => {
+    const id = (await jr(['submit', '--name', 'shown', '--wait', '--', 'sh', '-c', 'echo to-out; echo to-err >&2; exit 2'])).stdout.split(' ')[0]!;
+    const show = await jr(['show', id, '--json']);
+    expect(JSON.parse(show.stdout)).toEqual((await s.request('GET', `/jobs/${id}`, { token: operator.token })).body);
+    const human = await jr(['show', id]);
+    expect(human.stdout).toMatch(/^status:\s+failed$/m);
+    expect(human.stdout).toMatch(/^exit code:\s+2$/m);
+    expect(human.stdout).toContain('["sh","-c","echo to-out; echo to-err >&2; exit 2"]');
+
+    expect(await jr(['logs', id])).toMatchObject({ code: 0, stdout: 'to-out\n', stderr: 'to-err\n' });
+    expect(await jr(['logs', '-f', id])).toMatchObject({ code: 2, stdout: 'to-out\n', stderr: 'to-err\n' });
+    const waited = await jr(['wait', id]);
+    expect(waited.code).toBe(2);
+    expect(waited.stdout).toBe(`${id} failed exit 2\n`);
+
+    for (const cmd of ['show', 'logs', 'wait', 'cancel', 'purge']) {
+      const r = await jr([cmd, 'no-such-id']);
+      expect([cmd, r.code, r.stderr]).toEqual([cmd, 4, 'error: no job no-such-id\n']);
+    }
+    // Another operator's job does not exist for this one either.
+    const other = await s.user('operator');
+    const theirs = (await cli(['submit', '--', 'true'], { env: { ...env, JOBRUNNER_TOKEN: other.token } })).stdout.trim();
+    expect(await jr(['show', theirs])).toMatchObject({ code: 4, stderr: `error: no job ${theirs}\n` });
+  });
+
+  it('logs of a running job points at -f; wait follows it to its end; cancel and purge', async () => {
+    const gate = jobGate('cli-cancel');
+    const id = (await jr(['submit', '--', 'sh', '-c', `echo started; while [ ! -e ${gate} ]; do sleep 0.05; done`])).stdout.trim();
+    await waitRunning(s, operator.token, id);
+    const early = await jr(['logs', id]);
+    expect(early.code).toBe(1);
+    expect(early.stderr).toContain(`job ${id} has not ended yet: \`jobrunner logs -f ${id}\``);
+
+    const waiting = start(['wait', id], { env });
+    const canceled = await jr(['cancel', id]);
+    expect(canceled.code).toBe(0);
+    expect(canceled.stdout).toMatch(new RegExp(`^(canceled job ${id}|cancel requested: job ${id} is still running.*)\\n$`));
+    const w = await waiting.done;
+    expect(w.code).toBe(130);
+    expect(w.stdout).toMatch(new RegExp(`^${id} canceled`));
+
+    const again = await jr(['cancel', id]);
+    expect(again).toMatchObject({ code: 1, stdout: '', stderr: 'error: Job is already canceled\n' });
+
+    expect(await jr(['purge', id])).toMatchObject({ code: 0, stdout: `purged job ${id}\n` });
+    expect((await s.request('GET', `/jobs/${id}`, { token: operator.token })).status).toBe(404);
+  });
+
+  it('purge of a running job: the server\'s 409 reason, exit 1', async () => {
+    const gate = jobGate('cli-purge');
+    const id = (await jr(['submit', '--', 'sh', '-c', `while [ ! -e ${gate} ]; do sleep 0.05; done`])).stdout.trim();
+    await waitRunning(s, operator.token, id);
+    const r = await jr(['purge', id]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^error: .+\n$/);
+    writeFileSync(gate, '');
+    await waitTerminal(s, operator.token, id);
+  });
+
+  it('stats --json is GET /jobs/stats', async () => {
+    const r = await jr(['stats', '--json']);
+    expect(JSON.parse(r.stdout)).toEqual((await s.request('GET', '/jobs/stats', { token: operator.token })).body);
+    expect((await jr(['stats'])).stdout).toMatch(/^total\s+\d+$/m);
+  });
+});
+
+describe('on PostgreSQL', () => {
+  let pg: TestServer;
+  beforeAll(async () => {
+    pg = await startServer('postgresql');
+  });
+  afterAll(async () => {
+    await pg?.stop();
+  });
+
+  it('submit --follow and ls --json', async () => {
+    const penv = { JOBRUNNER_SERVER: pg.url, JOBRUNNER_TOKEN: pg.adminToken, JOBRUNNER_CONFIG: join('/nonexistent', 'c.json') };
+    const r = await cli(['submit', '--follow', '--', 'sh', '-c', 'echo pg; exit 5'], { env: penv });
+    expect(r).toMatchObject({ code: 5, stdout: 'pg\n' });
+    const listed = JSON.parse((await cli(['ls', '--json'], { env: penv })).stdout) as JobRead[];
+    expect(listed).toEqual((await pg.request('GET', '/jobs?order=desc&limit=20', { token: pg.adminToken })).body);
+  });
+});
