@@ -52,6 +52,8 @@ export interface Config {
   readonly jobGroup: number | null;
   /** Per-job resource limits: what a job gets when it asks for nothing, and the most it may ask for (null: unlimited). */
   readonly jobLimits: { readonly defaults: ResourceLimits; readonly ceilings: ResourceLimits };
+  /** What is kept and for how long, and the per-user stored-log quota. */
+  readonly retention: RetentionConfig;
 }
 
 /** Per-job resource limits; null is unlimited. */
@@ -160,6 +162,46 @@ function uidRange(env: Env): Config['jobUids'] {
   return Object.freeze({ first, last });
 }
 
+// ---- Retention and stored-log quotas (services/retention.ts, services/logQuota.ts) ----
+
+export interface RetentionConfig {
+  /** Terminal jobs finished more than this many days ago are deleted (rows, output, run directories); null: kept. */
+  readonly jobDays: number | null;
+  /** Output of terminal jobs finished more than this many days ago is removed, the row kept (its logs answer 410); null: kept. */
+  readonly logDays: number | null;
+  /** How often one process runs retention. */
+  readonly intervalMs: number;
+  /** Rows one statement (one transaction) deletes or changes: the bound that keeps submissions flowing. */
+  readonly batchRows: number;
+  /** Output a user's jobs may keep stored, in bytes; null: no quota. */
+  readonly logQuotaBytes: number | null;
+  /** At the quota a submission is refused (reject), or the user's oldest finished jobs' output is removed to make room (evict). */
+  readonly logQuotaMode: 'reject' | 'evict';
+}
+
+/** Unset, empty, 0 and off mean "none" (null). */
+const none = (raw: string | undefined) => raw === undefined || ['', '0', 'off'].includes(raw.trim());
+
+function retention(env: Env): RetentionConfig {
+  const jobDays = none(env.RETENTION_JOBS_DAYS) ? null : int(env, 'RETENTION_JOBS_DAYS', 0, 1, 36500);
+  const logDays = none(env.RETENTION_LOGS_DAYS) ? null : int(env, 'RETENTION_LOGS_DAYS', 0, 1, 36500);
+  if (jobDays !== null && logDays !== null && logDays >= jobDays) {
+    throw new ConfigError(`RETENTION_LOGS_DAYS (${logDays}) must be less than RETENTION_JOBS_DAYS (${jobDays}): a job's output goes with the job anyway`);
+  }
+  const mode = str(env, 'LOG_QUOTA_MODE', 'reject');
+  if (!['reject', 'evict'].includes(mode)) throw new ConfigError('LOG_QUOTA_MODE must be reject or evict');
+  return Object.freeze({
+    jobDays,
+    logDays,
+    intervalMs: int(env, 'RETENTION_INTERVAL_MINUTES', 60, 1, 7 * 24 * 60) * 60_000,
+    batchRows: int(env, 'RETENTION_BATCH_ROWS', 500, 10, 10_000),
+    logQuotaBytes: none(env.LOG_QUOTA_BYTES) ? null : int(env, 'LOG_QUOTA_BYTES', 0, 1024, 2 ** 50),
+    logQuotaMode: mode as RetentionConfig['logQuotaMode'],
+  });
+}
+
+// ---- end of retention and quotas ----
+
 export function loadConfig(env: Env = process.env): Config {
   const dataDir = resolve(str(env, 'DATA_DIR', './data'));
   const prefix = str(env, 'API_PREFIX', '/api/v1');
@@ -230,5 +272,6 @@ export function loadConfig(env: Env = process.env): Config {
     jobUids: uidRange(env),
     jobGroup,
     jobLimits: jobLimits(env),
+    retention: retention(env),
   });
 }

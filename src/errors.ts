@@ -8,7 +8,8 @@ export type ErrorCode =
   | 'NOT_FOUND'
   | 'CONFLICT'
   | 'BAD_USER_INPUT'
-  | 'RATE_LIMITED';
+  | 'RATE_LIMITED'
+  | 'GONE';
 
 export abstract class DomainError extends Error {
   abstract readonly code: ErrorCode;
@@ -36,6 +37,11 @@ export class NotFound extends DomainError {
 
 export class Conflict extends DomainError {
   readonly code = 'CONFLICT' as const;
+}
+
+/** The object exists but what was asked of it was removed for good (a job's logs, by retention). */
+export class Gone extends DomainError {
+  readonly code = 'GONE' as const;
 }
 
 /** A rule of the domain was broken (400 over REST): the message is a sentence for the user. */

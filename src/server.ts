@@ -226,6 +226,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   let server: Server | null = null;
   let sockets: GraphQLWebSocket | null = null;
   let stopPruning: (() => void) | null = null;
+  let stopRetention: (() => void) | null = null;
 
   return {
     config,
@@ -237,6 +238,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     async start() {
       await worker?.start();
       stopPruning = services.audit.schedulePrune();
+      stopRetention = services.retention.schedule();
       if (options.http === false) return '';
       server = createServer((req, res) => void handle(req, res));
       server.headersTimeout = 30_000;
@@ -256,6 +258,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     },
     async stop(graceMs = config.shutdownGraceMs) {
       stopPruning?.();
+      stopRetention?.();
       await worker?.shutdown(graceMs);
       await spawner?.close();
       await sockets?.close();

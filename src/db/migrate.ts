@@ -125,6 +125,8 @@ function applySqlite(file: string, local: Migration[], log: (msg: string) => voi
   try {
     // Only a new file takes it (a WAL database keeps the page size it was made with).
     db.pragma('page_size = 16384');
+    // Likewise only a new file: retention can then hand freed pages back (PRAGMA incremental_vacuum).
+    db.pragma('auto_vacuum = INCREMENTAL');
     db.pragma('journal_mode = WAL');
     db.exec(SQLITE_TABLE);
     const rows = db.prepare(SELECT_ROWS);

@@ -36,5 +36,6 @@ export function jobFromRow(r: Row): Job {
     stdoutTruncated: bool(r.stdout_truncated),
     stderrTruncated: bool(r.stderr_truncated),
     limits: r.limits as string,
+    logsRemovedAt: date(r.logs_removed_at),
   } satisfies Record<keyof Job, unknown>;
 }

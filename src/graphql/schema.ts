@@ -10,5 +10,6 @@ import './types/job.js';
 import './types/subscriptions.js';
 import './types/batch.js';
 import './types/audit.js';
+import './types/storage.js';
 
 export const schema = builder.toSchema({ sortSchema: false });

@@ -15,6 +15,7 @@ const STATUS: Record<string, number> = {
   CONFLICT: 409,
   BAD_USER_INPUT: 400,
   RATE_LIMITED: 429,
+  GONE: 410,
 };
 
 export function restError(error: GraphQLError): RestError {

@@ -120,7 +120,14 @@ export function createLogStream({ prefix, routes, schema, live, contextFor, log 
     };
     if (req.method === 'HEAD') return void res.writeHead(200, headers).end();
 
-    const chunks = await live.followLog(ctx.viewer, id, after);
+    let chunks: Awaited<ReturnType<LiveService['followLog']>>;
+    try {
+      chunks = await live.followLog(ctx.viewer, id, after);
+    } catch (err) {
+      // Refused before anything was sent (the job's output was removed: 410): a JSON answer like the other routes'.
+      if (!(err instanceof DomainError)) throw err;
+      return sendJson(res, restError(toGraphQLError(err, log)));
+    }
     const stop = () => void chunks.return();
     res.once('close', stop);
     res.writeHead(200, headers);

@@ -7,6 +7,7 @@ import { ceilingIssues } from '../services/jobSpec.js';
 // REST pages default to the largest: the seed API returns whole result sets.
 import { MAX_PAGE } from '../services/paging.js';
 import { apiTokenRead, auditEntryRead, batchRead, batchWithJobsRead, jobLogsRead, jobRead, limitsRead, meRead, roleEnum, scopeEnum, statusEnum, stopStatus, submitJobInput, userRead } from './shapes.js';
+import { retentionRunRead, storageRead } from './storageShapes.js';
 
 type Role = 'admin' | 'operator' | 'viewer';
 
@@ -123,7 +124,7 @@ export const routes: Route[] = [
   }),
   route({
     method: 'GET', path: '/jobs/{id}/logs', tag: 'jobs', auth: true, action: 'job.read',
-    summary: 'Stored stdout and stderr of a finished job (409 while pending or running)',
+    summary: 'Stored stdout and stderr of a finished job (409 while pending or running; 410 once retention removed them)',
     document: Ops.JobLogsDocument,
     variables: ({ path }) => ({ id: path.id! }),
     status: 200,
@@ -347,5 +348,23 @@ export const routes: Route[] = [
     status: 200,
     response: { schema: S.AuditEntryRead.array(), map: (d) => d.auditLog.edges.map((e) => auditEntryRead(e.node)) },
     headers: (d): Record<string, string> => (d.auditLog.pageInfo.hasNextPage && d.auditLog.pageInfo.endCursor ? { 'X-Next-Cursor': d.auditLog.pageInfo.endCursor } : {}),
+  }),
+  route({
+    method: 'GET', path: '/admin/storage', tag: 'storage', auth: true, action: 'storage.manage',
+    summary: 'Stored output and jobs per user (most output first), the database size and the retention policy in force',
+    document: Ops.StorageDocument,
+    query: S.StorageQuery,
+    variables: ({ query }) => ({ first: query.limit }),
+    status: 200,
+    response: { schema: S.StorageRead, map: (d) => storageRead(d.storage) },
+  }),
+  route({
+    method: 'POST', path: '/admin/retention/run', tag: 'storage', auth: true, action: 'storage.manage',
+    summary: 'Run the retention policy now and answer what it removed',
+    description: 'Waits for a run in progress (in this process, or for up to 30 s in another one: then 409). Recorded in the audit trail as `retention.run`.',
+    document: Ops.RunRetentionDocument,
+    variables: () => ({}),
+    status: 200,
+    response: { schema: S.RetentionRunRead, map: (d) => retentionRunRead(d.runRetention) },
   }),
 ];

@@ -10,6 +10,7 @@ import { batchJobs, createBatchInput, forceCompleteBatchInput, MAX_BATCH_JOBS } 
 import { forceCompleteInput } from '../services/jobs.js';
 import { listFields, MAX_PAGE, pageSizeRule } from '../services/paging.js';
 import { SCOPES } from '../services/policy.js';
+import { DEFAULT_STORAGE_USERS, MAX_STORAGE_USERS } from '../services/retention.js';
 import { createUserInput, updateMeInput, updateUserInput } from '../services/users.js';
 
 type Snake<S extends string> = S extends `${infer H}${infer T}` ? `${H extends Lowercase<H> ? H : `_${Lowercase<H>}`}${Snake<T>}` : S;
@@ -261,3 +262,49 @@ export const BatchListQuery = z.strictObject({
 });
 
 export const BatchForceComplete = restBody(forceCompleteBatchInput);
+
+// ---- Storage and retention (services/retention.ts) ----
+
+export const StorageQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(MAX_STORAGE_USERS).optional().meta({ description: `Users listed, most stored output first (default ${DEFAULT_STORAGE_USERS}, at most ${MAX_STORAGE_USERS})` }),
+});
+
+const bytes = (description: string) => z.number().int().meta({ description });
+
+export const StorageRead = z.object({
+  database: z.object({
+    provider: z.enum(['sqlite', 'postgresql']),
+    bytes: bytes('SQLite: the file plus its -wal; PostgreSQL: pg_database_size'),
+    wal_bytes: bytes('SQLite: the -wal file alone').nullable(),
+    free_bytes: bytes('SQLite: free pages inside the file (reused, or returned by incremental vacuum)').nullable(),
+    auto_vacuum: z.string().nullable().meta({ description: 'SQLite: none, full or incremental; null on PostgreSQL (left to autovacuum)' }),
+  }),
+  totals: z.object({ jobs: z.number().int(), stored_log_bytes: bytes('Output all jobs keep stored'), jobs_with_logs_removed: z.number().int() }),
+  users: z.array(z.object({
+    user_id: z.string(),
+    email: z.string().nullable(),
+    jobs: z.number().int(),
+    stored_log_bytes: bytes('Output their jobs keep stored: what LOG_QUOTA_BYTES is held against'),
+    jobs_with_logs_removed: z.number().int(),
+  })),
+  policy: z.object({
+    job_days: z.number().int().nullable().meta({ description: 'RETENTION_JOBS_DAYS; null: jobs are kept' }),
+    log_days: z.number().int().nullable().meta({ description: 'RETENTION_LOGS_DAYS; null: output is kept' }),
+    interval_minutes: z.number().int(),
+    batch_rows: z.number().int(),
+    log_quota_bytes: z.number().int().nullable().meta({ description: 'LOG_QUOTA_BYTES; null: no quota' }),
+    log_quota_mode: z.enum(['reject', 'evict']),
+  }),
+});
+
+export const RetentionRunRead = z.object({
+  started_at: timestamp,
+  finished_at: timestamp,
+  jobs_deleted: z.number().int(),
+  batches_deleted: z.number().int(),
+  logs_removed: z.number().int().meta({ description: 'Jobs whose output was removed, deleted ones included' }),
+  chunks_deleted: z.number().int(),
+  run_dirs_removed: z.number().int(),
+  database_bytes_before: bytes('SQLite: file plus -wal; PostgreSQL: pg_database_size (space is left to autovacuum)'),
+  database_bytes_after: bytes('The same after the run (SQLite: after incremental vacuum and a truncating WAL checkpoint)'),
+});

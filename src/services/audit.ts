@@ -18,10 +18,11 @@ export const AUDIT_ACTIONS = [
   'limits.set_default', 'limits.set_user',
   'job.submit', 'job.cancel', 'job.force_complete', 'job.purge',
   'batch.create', 'batch.cancel', 'batch.force_complete', 'batch.delete',
+  'retention.run',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
-export type AuditTargetType = 'user' | 'job' | 'batch' | 'token' | 'session' | 'limits';
+export type AuditTargetType = 'user' | 'job' | 'batch' | 'token' | 'session' | 'limits' | 'storage';
 export type AuditOutcome = 'success' | 'failure' | 'denied';
 
 export interface AuditRecord {
@@ -31,6 +32,8 @@ export interface AuditRecord {
   targetType: AuditTargetType;
   targetId: string | null;
   outcome: AuditOutcome;
+  /** What the action did, as JSON (a retention run's counts); stored, not shown in the trail's list. */
+  detail?: string | null;
 }
 
 const PRUNE_BATCH = 1000;

@@ -8,6 +8,7 @@ import { insertJobs } from '../db/insertJobs.js';
 import { Conflict } from '../errors.js';
 import type { EventBus } from '../events/bus.js';
 import type { AuditService } from './audit.js';
+import type { LogQuota } from './logQuota.js';
 import type { ServiceDeps, Viewer } from './deps.js';
 import { isId, newId } from './ids.js';
 import type { FinalState, JobControl, JobStats } from './jobs.js';
@@ -68,7 +69,7 @@ export function batchStatus(c: JobStats): BatchStatus {
 
 const emptyCounts = (): JobStats => ({ ...(Object.fromEntries(JOB_STATUSES.map((s) => [s, 0])) as Record<JobStatus, number>), total: 0 });
 
-export function createBatchService({ db, config, log }: ServiceDeps, bus: EventBus, control: JobControl, audit: AuditService) {
+export function createBatchService({ db, config, log }: ServiceDeps, bus: EventBus, control: JobControl, audit: AuditService, quota: LogQuota) {
   const prisma = db.prisma;
 
   async function countsFor(batchIds: string[]): Promise<Map<string, JobStats>> {
@@ -125,6 +126,7 @@ export function createBatchService({ db, config, log }: ServiceDeps, bus: EventB
       authorize(viewer, 'batch.create');
       const input = parseInput(createBatchInput, raw);
       checkCeilings(input.jobs.flatMap((j, i) => ceilingIssues(j.limits, config.jobLimits.ceilings, 'key', ['jobs', i])));
+      await quota.check(viewer);
       const prepared = input.jobs.map((j, i) => prepareJob(j, config, `jobs[${i}]: `));
       const batchId = newId();
       const createdAt = new Date();

@@ -10,6 +10,9 @@ import { createHealthService } from './health.js';
 import { createJobService, type JobControl } from './jobs.js';
 import { createLimitsService } from './limits.js';
 import { createLiveService } from './live.js';
+import { createLogQuota } from './logQuota.js';
+import { createLogRemoval } from './logRemoval.js';
+import { createRetentionService } from './retention.js';
 import { createSessionStore } from './sessions.js';
 import { createUserService } from './users.js';
 
@@ -32,8 +35,10 @@ export function createServices(deps: ServiceDeps, tokens: TokenIssuer, wiring: S
   const sessions = createSessionStore(deps, bus);
   const apiTokens = createApiTokenService(deps, bus, audit);
   const auth = createAuthService(deps, tokens, bus, { sessions, apiTokens, audit });
-  const jobs = createJobService(deps, bus, control, audit);
-  const batches = createBatchService(deps, bus, control, audit);
+  const logRemoval = createLogRemoval(deps.db, deps.config.retention.batchRows);
+  const quota = createLogQuota(deps, logRemoval);
+  const jobs = createJobService(deps, bus, control, audit, quota);
+  const batches = createBatchService(deps, bus, control, audit, quota);
   return {
     auth,
     apiTokens,
@@ -43,6 +48,7 @@ export function createServices(deps: ServiceDeps, tokens: TokenIssuer, wiring: S
     jobs,
     batches,
     live: createLiveService(deps, bus, { jobs, batches, auth }),
+    retention: createRetentionService(deps, logRemoval, audit),
     health: createHealthService(deps, wiring.version, wiring.pingRedis, wiring.isolation),
   };
 }

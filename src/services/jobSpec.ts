@@ -183,7 +183,7 @@ export function pendingJob(prepared: PreparedJob, row: { id: string; ownerId: st
     ownsWorkingDir: prepared.workingDir === null,
     status: 'pending',
     exitCode: null, error: null, startedAt: null, finishedAt: null, workerId: null, pid: null, attempt: 0, stopRequest: null,
-    stdoutBytes: 0, stderrBytes: 0, stdoutTruncated: false, stderrTruncated: false,
+    stdoutBytes: 0, stderrBytes: 0, stdoutTruncated: false, stderrTruncated: false, logsRemovedAt: null,
   };
 }
 

@@ -8,6 +8,8 @@ import { createJobWriter } from '../db/groupCommit.js';
 import { Conflict } from '../errors.js';
 import type { EventBus } from '../events/bus.js';
 import type { AuditService } from './audit.js';
+import type { LogQuota } from './logQuota.js';
+import { logsGone } from './logRemoval.js';
 import type { ServiceDeps, Viewer } from './deps.js';
 import { isId, newId } from './ids.js';
 import { ceilingIssues, checkCeilings, isTerminal, limitsInForce, pendingJob, prepareJob, storableText, submitJobInput, JOB_STATUSES, type JobStatus } from './jobSpec.js';
@@ -78,7 +80,7 @@ const LOG_PIECE = 64 * 1024;
 /** What a job's env values read as to those who may not see them. */
 export const MASKED = '***';
 
-export function createJobService({ db, config, log }: ServiceDeps, bus: EventBus, control: JobControl, audit: AuditService) {
+export function createJobService({ db, config, log }: ServiceDeps, bus: EventBus, control: JobControl, audit: AuditService, quota: LogQuota) {
   const prisma = db.prisma;
   const writer = createJobWriter(db);
 
@@ -141,6 +143,7 @@ export function createJobService({ db, config, log }: ServiceDeps, bus: EventBus
       authorize(viewer, 'job.submit');
       const input = parseInput(submitJobInput, raw);
       checkCeilings(ceilingIssues(input.limits, config.jobLimits.ceilings));
+      await quota.check(viewer);
       const prepared = prepareJob(input, config);
       const id = newId();
       const job = pendingJob(prepared, { id, ownerId: viewer.id, batchId: null, createdAt: new Date() }, config.dataDir);
@@ -196,6 +199,7 @@ export function createJobService({ db, config, log }: ServiceDeps, bus: EventBus
     async logs(viewer: Viewer, id: string): Promise<JobLogs> {
       const job = await visible(viewer, id);
       if (!isTerminal(job.status)) throw new Conflict(`Logs are not ready: the job is ${job.status}; retry once it has finished, or follow its output live with GET /jobs/${id}/logs/stream`);
+      if (job.logsRemovedAt) throw logsGone({ id: job.id, logsRemovedAt: job.logsRemovedAt });
       const chunks = await prisma.jobLogChunk.findMany({ where: { jobId: id }, orderBy: { seq: 'asc' }, select: { stream: true, data: true } });
       const out: string[] = [];
       const err: string[] = [];

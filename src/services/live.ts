@@ -11,6 +11,7 @@ import type { Job } from '../generated/sqlite/client.js';
 import type { EventBus, JobChangedEvent, LogChunkEvent } from '../events/bus.js';
 import type { ServiceDeps, Viewer } from './deps.js';
 import { isTerminal } from './jobSpec.js';
+import { logsGone } from './logRemoval.js';
 import { authorize, mayRead, sameRights } from './policy.js';
 
 export interface LogChunk {
@@ -487,6 +488,7 @@ export function createLiveService({ db }: Pick<ServiceDeps, 'db'>, bus: EventBus
     try {
       // Read after listening: a terminal event cannot fall between the two.
       const job = await checks.jobs.visible(viewer, jobId);
+      if (job.logsRemovedAt) throw logsGone({ id: job.id, logsRemovedAt: job.logsRemovedAt });
       if (isTerminal(job.status)) terminal = true;
     } catch (err) {
       stop();

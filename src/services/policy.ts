@@ -23,7 +23,7 @@ export const ROLE_SCOPES: Record<Role, readonly Scope[]> = {
 export type Action =
   | 'job.read' | 'job.submit' | 'job.cancel' | 'job.purge' | 'job.forceComplete'
   | 'batch.read' | 'batch.create' | 'batch.cancel' | 'batch.delete' | 'batch.forceComplete'
-  | 'user.manage' | 'limits.manage' | 'audit.read' | 'system.read'
+  | 'user.manage' | 'limits.manage' | 'audit.read' | 'system.read' | 'storage.manage'
   | 'self.read' | 'self.update' | 'session.logout' | 'token.manage';
 
 interface Rule {
@@ -57,6 +57,7 @@ export const RULES: Record<Action, Rule> = {
   'limits.manage': { roles: ADMIN, scope: 'admin', says: 'read and set concurrency limits' },
   'audit.read': { roles: ADMIN, scope: 'admin', says: 'read the audit trail' },
   'system.read': { roles: ADMIN, scope: 'admin', says: 'read the isolation report' },
+  'storage.manage': { roles: ADMIN, scope: 'admin', says: 'see stored output per user and run retention now' },
   'self.read': { roles: ALL, scope: null, says: 'read their own account' },
   'self.update': { roles: ALL, scope: null, sessionOnly: true, says: 'change their own password' },
   'session.logout': { roles: ALL, scope: null, sessionOnly: true, says: 'log out (this session or all of them)' },

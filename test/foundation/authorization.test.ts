@@ -81,6 +81,8 @@ const TABLE: Record<string, Row> = {
   'POST /admin/limits/users/{id}':       r('401',             '403',       '403',       '403',       '200',  '403'),
   'GET /admin/isolation':                r('401',             '403',       '403',       '403',       '200',  '403'),
   'GET /admin/audit':                    r('401',             '403',       '403',       '403',       '200',  '403'),
+  'GET /admin/storage':                  r('401',             '403',       '403',       '403',       '200',  '403'),
+  'POST /admin/retention/run':           r('401',             '403',       '403',       '403',       '200',  '403'),
 
   // --- GraphQL queries ---
   'Query.health':                        r('ok',              'ok',        'ok',        'ok',        'ok',   'ok'),
@@ -96,6 +98,7 @@ const TABLE: Record<string, Row> = {
   'Query.isolation':                     r('UNAUTHENTICATED', 'FORBIDDEN', 'FORBIDDEN', 'FORBIDDEN', 'ok',   'FORBIDDEN'),
   'Query.apiTokens':                     r('UNAUTHENTICATED', 'ok',        'ok',        'ok',        'ok',   'FORBIDDEN'),
   'Query.auditLog':                      r('UNAUTHENTICATED', 'FORBIDDEN', 'FORBIDDEN', 'FORBIDDEN', 'ok',   'FORBIDDEN'),
+  'Query.storage':                       r('UNAUTHENTICATED', 'FORBIDDEN', 'FORBIDDEN', 'FORBIDDEN', 'ok',   'FORBIDDEN'),
 
   // --- GraphQL mutations ---
   'Mutation.login':                      r('ok',              'ok',        'ok',        'ok',        'ok',   'ok'),
@@ -117,6 +120,7 @@ const TABLE: Record<string, Row> = {
   'Mutation.updateUser':                 r('UNAUTHENTICATED', 'FORBIDDEN', 'FORBIDDEN', 'FORBIDDEN', 'ok',   'FORBIDDEN'),
   'Mutation.setDefaultJobLimit':         r('UNAUTHENTICATED', 'FORBIDDEN', 'FORBIDDEN', 'FORBIDDEN', 'ok',   'FORBIDDEN'),
   'Mutation.setUserJobLimit':            r('UNAUTHENTICATED', 'FORBIDDEN', 'FORBIDDEN', 'FORBIDDEN', 'ok',   'FORBIDDEN'),
+  'Mutation.runRetention':               r('UNAUTHENTICATED', 'FORBIDDEN', 'FORBIDDEN', 'FORBIDDEN', 'ok',   'FORBIDDEN'),
 
   // --- GraphQL subscriptions over graphql-ws ---
   'Subscription.jobEvents':              r('4403',            'ok',        'ok',        'ok',        'ok',   'ok'),
@@ -343,6 +347,9 @@ describe.each(PROVIDERS)('authorization table on %s', (provider) => {
     'POST /admin/limits/users/{id}': (p) => rest(p, 'POST', `/admin/limits/users/${owner.id}`, { max_concurrent_jobs: 1 }),
     'GET /admin/isolation': (p) => rest(p, 'GET', '/admin/isolation'),
     'GET /admin/audit': (p) => rest(p, 'GET', '/admin/audit?limit=1'),
+    'GET /admin/storage': (p) => rest(p, 'GET', '/admin/storage?limit=5'),
+    // No retention policy is configured here: a run removes nothing.
+    'POST /admin/retention/run': (p) => rest(p, 'POST', '/admin/retention/run'),
 
     // GraphQL queries
     'Query.health': (p) => gql(p, '{ health { status } }'),
@@ -358,6 +365,7 @@ describe.each(PROVIDERS)('authorization table on %s', (provider) => {
     'Query.isolation': (p) => gql(p, '{ isolation { level } }'),
     'Query.apiTokens': (p) => gql(p, '{ apiTokens { id } }'),
     'Query.auditLog': (p) => gql(p, '{ auditLog(first: 1) { __typename } }'),
+    'Query.storage': (p) => gql(p, '{ storage(first: 5) { totals { jobs } } }'),
 
     // GraphQL mutations
     'Mutation.login': (p) => gql(p, 'mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }', { e: p.account.email, p: p.account.password }),
@@ -381,6 +389,7 @@ describe.each(PROVIDERS)('authorization table on %s', (provider) => {
     'Mutation.createUser': (p) => gql(p, 'mutation($input: CreateUserInput!) { createUser(input: $input) { id } }', { input: { email: `authz-new-${randomSuffix()}@example.com`, password: `Pw-${randomSuffix()}-${randomSuffix()}`, role: 'VIEWER' } }),
     'Mutation.updateUser': (p) => gql(p, 'mutation($id: ID!) { updateUser(id: $id, input: { maxConcurrentJobs: 1 }) { id } }', { id: owner.id }),
     'Mutation.setDefaultJobLimit': (p) => gql(p, 'mutation($max: Int!) { setDefaultJobLimit(max: $max) { defaultMaxConcurrentJobs } }', { max: defaultMax }),
+    'Mutation.runRetention': (p) => gql(p, 'mutation { runRetention { jobsDeleted } }'),
     'Mutation.setUserJobLimit': (p) => gql(p, 'mutation($id: ID!) { setUserJobLimit(userId: $id, max: 1) { defaultMaxConcurrentJobs } }', { id: owner.id }),
 
     // Subscriptions
