@@ -20,6 +20,7 @@ import { createLogStream } from './rest/logStream.js';
 import { createRouter } from './rest/router.js';
 import { routes } from './rest/routes.js';
 import { staticAsset, graphiqlHtml, playgroundHtml, swaggerHtml } from './server/assets.js';
+import { loadDashboard } from './server/dashboard.js';
 import { BodyTooLarge, MAX_NESTING, nestingDepth, readBody } from './server/body.js';
 import { corsHeaders, preflightHeaders, useSimpleRequestRefusal } from './server/cors.js';
 import { useQueryLimits, type Budget } from './server/graphqlLimits.js';
@@ -152,6 +153,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
 
   const router = createRouter(schema, routes, log, config);
   const openapi = JSON.stringify(buildOpenApi(routes, config.apiPrefix, VERSION));
+  const dashboard = loadDashboard();
+  if (!dashboard.built) log.warn('the web dashboard is not built (dist/web is missing): run npm run build');
   const prefix = config.apiPrefix;
   const logStream = createLogStream({ prefix, routes, schema, live: services.live, contextFor, log });
 
@@ -209,9 +212,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
       if (asset) {
         return void res.writeHead(200, { 'content-type': asset.type, 'cache-control': 'public, max-age=86400' }).end(asset.body);
       }
-      if (path === '/') {
-        return void res.writeHead(302, { location: '/docs' }).end();
-      }
+      const page = dashboard.serve(path, req.method ?? 'GET', req.headers['if-none-match']);
+      if (page) return void res.writeHead(page.status, page.headers).end(page.body);
       return send(res, 404, { detail: 'Not Found' });
     } catch (err) {
       if (err instanceof BodyTooLarge) {
