@@ -1,6 +1,7 @@
 // Runs a client command: builds its context, calls it, and turns a CliError
 // into its message on stderr and its exit status.
 import { contextFor, type Ctx } from './context.js';
+import { UsageError } from './errors.js';
 import type { Values } from './parse.js';
 
 type Handler = (ctx: Ctx) => Promise<number | void>;
@@ -33,5 +34,11 @@ export async function runClient(name: string, values: Values, positionals: strin
   const load = HANDLERS[name];
   if (!load) throw new Error(`no handler for client command ${name}`);
   const handler = await load();
-  return (await handler(contextFor(values, positionals))) ?? 0;
+  try {
+    return (await handler(contextFor(values, positionals))) ?? 0;
+  } catch (err) {
+    // A bad option value found by the command: point at its help.
+    if (err instanceof UsageError && !err.command) throw new UsageError(err.message, name);
+    throw err;
+  }
 }
