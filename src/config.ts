@@ -52,8 +52,22 @@ export interface Config {
   readonly jobGroup: number | null;
   /** Per-job resource limits: what a job gets when it asks for nothing, and the most it may ask for (null: unlimited). */
   readonly jobLimits: { readonly defaults: ResourceLimits; readonly ceilings: ResourceLimits };
+  /** Prometheus metrics (src/metrics): where they are served and who may read them. */
+  readonly metrics: MetricsConfig;
   /** What is kept and for how long, and the per-user stored-log quota. */
   readonly retention: RetentionConfig;
+}
+
+export interface MetricsConfig {
+  /** METRICS=off collects nothing and serves no /metrics (for measuring their cost). */
+  readonly enabled: boolean;
+  /** A separate listener for /metrics, /health and /livez (worker processes have no other); null: none. */
+  readonly port: number | null;
+  readonly host: string;
+  /** Bearer token a scraper must send, on every port; null: none asked. */
+  readonly token: string | null;
+  /** Serve /metrics on the API port without a token (opt-in: that port faces users). */
+  readonly public: boolean;
 }
 
 /** Per-job resource limits; null is unlimited. */
@@ -202,6 +216,17 @@ function retention(env: Env): RetentionConfig {
 
 // ---- end of retention and quotas ----
 
+function metrics(env: Env, apiHost: string): MetricsConfig {
+  const enabled = str(env, 'METRICS', 'on');
+  if (!['on', 'off'].includes(enabled)) throw new ConfigError('METRICS must be on or off');
+  const exposed = str(env, 'METRICS_PUBLIC', 'off');
+  if (!['on', 'off'].includes(exposed)) throw new ConfigError('METRICS_PUBLIC must be on or off');
+  const token = env.METRICS_TOKEN || null;
+  if (token !== null && !/^[!-~]{16,256}$/.test(token)) throw new ConfigError('METRICS_TOKEN must be 16 to 256 printable characters without spaces (e.g. openssl rand -hex 32)');
+  const port = env.METRICS_PORT ? int(env, 'METRICS_PORT', 0, 0, 65535) : null;
+  return Object.freeze({ enabled: enabled === 'on', port, host: str(env, 'METRICS_HOST', apiHost), token, public: exposed === 'on' });
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const dataDir = resolve(str(env, 'DATA_DIR', './data'));
   const prefix = str(env, 'API_PREFIX', '/api/v1');
@@ -272,6 +297,7 @@ export function loadConfig(env: Env = process.env): Config {
     jobUids: uidRange(env),
     jobGroup,
     jobLimits: jobLimits(env),
+    metrics: metrics(env, str(env, 'HOST', '127.0.0.1')),
     retention: retention(env),
   });
 }

@@ -2,6 +2,7 @@
 // node:http server. Start and stop are explicit so tests and the CLI share it.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { getOperationAST } from 'graphql';
 import { createYoga, type Plugin } from 'graphql-yoga';
 import { useAPQ } from '@graphql-yoga/plugin-apq';
 import { resolveSecret, createTokenIssuer } from './auth/tokens.js';
@@ -36,6 +37,11 @@ import { guardBackends } from './engine/firewall.js';
 import { helperIsolation, networkReport } from './engine/isolation.js';
 import { createWorker, type Worker } from './engine/worker.js';
 import { startSpawner } from './engine/spawnerClient.js';
+import { operationNames, useGraphQLMetrics } from './metrics/graphql.js';
+import { answerLive, createMetricsEndpoint, observeRequest, startMetricsListener, type MetricsListener } from './metrics/http.js';
+import { instrumentBus, instrumentServices, observeLog, workerObserver } from './metrics/observers.js';
+import { createMetrics, type Metrics } from './metrics/registry.js';
+import { createQueueReader, registerStateGauges } from './metrics/state.js';
 import { VERSION } from './version.js';
 
 export interface AppOptions {
@@ -53,6 +59,8 @@ export interface App {
   readonly log: Logger;
   readonly bus: EventBus;
   readonly worker: Worker | null;
+  /** The Prometheus registry and series; null with METRICS=off. */
+  readonly metrics: Metrics | null;
   /** Listens on config.port (0 = ephemeral); resolves with the base URL ('' without HTTP). */
   start(): Promise<string>;
   /** Stops claiming, lets running jobs finish for graceMs (default SHUTDOWN_GRACE_SECONDS), then closes. */
@@ -100,7 +108,9 @@ function useDomainErrorStatus(): Plugin {
 }
 
 export async function buildApp(config: Config, options: AppOptions = {}): Promise<App> {
-  const log = options.log ?? createLogger(config.logLevel, config.log);
+  const metrics = config.metrics.enabled ? createMetrics() : null;
+  const baseLog = options.log ?? createLogger(config.logLevel, config.log);
+  const log = metrics ? observeLog(baseLog, metrics) : baseLog;
   secureDataDir(config, log);
   const tokens = createTokenIssuer(resolveSecret(config.jwtSecret, config.dataDir), config.jwtTtlSeconds);
   // Before any job runs: jobs' uids are refused the database and Redis.
@@ -109,13 +119,20 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   const db = await openDatabase(config.database, (msg) => log.info(msg));
   // Waits for Redis at start-up, retrying and saying so (events/redisBus.ts).
   const redisBus = config.redisUrl ? await createRedisBus(config.redisUrl, log, { prefix: config.redisPrefix }) : null;
-  const bus: EventBus = redisBus ?? createLocalBus();
+  const rawBus: EventBus = redisBus ?? createLocalBus();
+  const bus = metrics ? instrumentBus(rawBus, metrics) : rawBus;
+  if (metrics) bus.onReconnect(() => metrics.redisReconnects.inc());
   const deps = { db, config, log };
   // The worker reads the default limit; the services reach the worker through JobControl.
   const defaultLimit = createDefaultLimitReader(deps, bus);
   const spawner = options.worker === false ? null : await startSpawner(log, config.spawner, { isolation: helperIsolation(config) });
   const worker = spawner
-    ? createWorker(db, config, bus, log, { defaultLimit, launcher: spawner.launcher, renewHelperLease: (ms) => spawner.renewLease(ms) })
+    ? createWorker(db, config, bus, log, {
+        defaultLimit,
+        launcher: spawner.launcher,
+        renewHelperLease: (ms) => spawner.renewLease(ms),
+        observer: metrics ? workerObserver(metrics) : undefined,
+      })
     : null;
   // A worker cut off from the bus learns of a stop at its next lease renewal, then has the kill grace.
   const control = createJobControl(db, bus, worker, config.heartbeatMs + config.killGraceMs + 5_000);
@@ -127,6 +144,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     version: VERSION,
     isolation: () => spawner && { ...spawner.isolation, network: networkReport(config, spawner.isolation.level, backendGuard) },
   });
+  if (metrics) instrumentServices(services, metrics);
 
   await retryTransient(() => services.users.bootstrapAdmin(config.adminEmail, config.adminPassword));
   const admin = await retryTransient(() => db.prisma.user.findUnique({ where: { email: config.adminEmail } }));
@@ -148,7 +166,15 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     // Answered in handle() before yoga, for /graphql alone.
     cors: false,
     batching: { limit: BATCH_LIMIT },
-    plugins: [useSimpleRequestRefusal(), useDomainErrorStatus(), useQueryLimits(schema, config.maxLogBytes), useAPQ(), useSharedSubscriptionEvents(VIEWER_INDEPENDENT_SUBSCRIPTIONS)],
+    plugins: [
+      useSimpleRequestRefusal(),
+      useDomainErrorStatus(),
+      useQueryLimits(schema, config.maxLogBytes),
+      useAPQ(),
+      useSharedSubscriptionEvents(VIEWER_INDEPENDENT_SUBSCRIPTIONS),
+      // The REST routes' operation names are always labels of their own; other clients' names are capped.
+      ...(metrics ? [useGraphQLMetrics(metrics, operationNames(routes.map((r) => getOperationAST(r.document)?.name?.value ?? '').filter(Boolean)))] : []),
+    ],
   });
 
   const router = createRouter(schema, routes, log, config);
@@ -157,6 +183,19 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   if (!dashboard.built) log.warn('the web dashboard is not built (dist/web is missing): run npm run build');
   const prefix = config.apiPrefix;
   const logStream = createLogStream({ prefix, routes, schema, live: services.live, contextFor, log });
+  const serveMetrics = metrics ? createMetricsEndpoint(metrics, config.metrics, 'api') : null;
+  const restStreams = metrics?.subscribers.labels('rest-stream');
+
+  /** The route template of a request, for metrics labels: never the raw path. */
+  function routeOf(method: string, path: string): string {
+    if (['/graphql', '/metrics', '/livez', '/playground', '/docs', '/'].includes(path) || path === `${prefix}/openapi.json`) return path;
+    if (logStream.match(path) !== null) return `${prefix}/jobs/{id}/logs/stream`;
+    if (path === prefix || path.startsWith(prefix + '/')) {
+      const found = router.match(method === 'HEAD' ? 'GET' : method, path.slice(prefix.length) || '/');
+      return found && 'route' in found ? prefix + found.route.path : `${prefix}/other`;
+    }
+    return staticAsset(path) ? 'static' : 'other';
+  }
 
   async function handleGraphQL(req: IncomingMessage, res: ServerResponse, url: URL, clientAddress: string) {
     const cors = corsHeaders(req.headers.origin, config.corsOrigins);
@@ -181,13 +220,23 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname;
     const clientAddress = clientAddressOf(req, config.trustProxy);
+    if (metrics) observeRequest(metrics, req, res, () => routeOf(req.method ?? 'GET', path));
     try {
       if (path === '/graphql') return await handleGraphQL(req, res, url, clientAddress);
+      if (path === '/livez') return answerLive(res);
+      if (path === '/metrics' && serveMetrics) return await serveMetrics(req, res);
       if (path === `${prefix}/openapi.json`) {
         return void res.writeHead(200, { 'content-type': 'application/json' }).end(openapi);
       }
       const streamJobId = logStream.match(path);
-      if (streamJobId !== null) return await logStream.handle(req, res, streamJobId, clientAddress);
+      if (streamJobId !== null) {
+        restStreams?.inc();
+        try {
+          return await logStream.handle(req, res, streamJobId, clientAddress);
+        } finally {
+          restStreams?.dec();
+        }
+      }
       if (path === prefix || path.startsWith(prefix + '/')) {
         const out = await router.handle({
           method: req.method ?? 'GET',
@@ -228,6 +277,14 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   let server: Server | null = null;
   let sockets: GraphQLWebSocket | null = null;
   let stopPruning: (() => void) | null = null;
+  let metricsListener: MetricsListener | null = null;
+  if (metrics) {
+    registerStateGauges(metrics, {
+      queue: createQueueReader(db),
+      redisUp: redisBus ? () => redisBus.isUp() : null,
+      websockets: options.http === false ? null : () => sockets?.connectionsByProtocol() ?? {},
+    });
+  }
   let stopRetention: (() => void) | null = null;
 
   return {
@@ -237,16 +294,27 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     log,
     bus,
     worker,
+    metrics,
     async start() {
       await worker?.start();
       stopPruning = services.audit.schedulePrune();
       stopRetention = services.retention.schedule();
+      const metricsPort = config.metrics.port;
+      if (metrics && metricsPort !== null) {
+        metricsListener = await startMetricsListener(metrics, { ...config.metrics, port: metricsPort }, () => services.health.check());
+        log.info('metrics listening', { url: `${metricsListener.url}/metrics` });
+      }
       if (options.http === false) return '';
       server = createServer((req, res) => void handle(req, res));
       server.headersTimeout = 30_000;
       server.requestTimeout = 120_000;
       // GraphQL over WebSocket on /graphql (same port); any other upgrade is a 404.
-      sockets = createGraphQLWebSocket(yoga, services, log, { maxPayloadBytes: config.maxBodyBytes, trustProxy: config.trustProxy });
+      const rateLimited = metrics?.rateLimited;
+      sockets = createGraphQLWebSocket(yoga, services, log, {
+        maxPayloadBytes: config.maxBodyBytes,
+        trustProxy: config.trustProxy,
+        onRateLimited: (limit) => rateLimited?.labels(limit).inc(),
+      });
       server.on('upgrade', sockets.handleUpgrade);
       await new Promise<void>((resolve, reject) => {
         server!.once('error', reject);
@@ -265,6 +333,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
       await spawner?.close();
       await sockets?.close();
       sockets = null;
+      await metricsListener?.close();
+      metricsListener = null;
       if (server) {
         const s = server;
         server = null;

@@ -31,6 +31,8 @@ export interface RunResult {
   error: string | null;
   stdoutBytes: number; stderrBytes: number;
   stdoutTruncated: boolean; stderrTruncated: boolean;
+  /** Bytes read past the cap and discarded (metrics). */
+  stdoutDropped: number; stderrDropped: number;
 }
 export interface RunHandle {
   readonly pid: number | undefined;
@@ -114,12 +116,16 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 class CappedDecoder {
   private decoder = new StringDecoder('utf8');
   bytes = 0;
+  dropped = 0;
   truncated = false;
   private ended = false;
   constructor(private readonly max: number) {}
 
   write(buf: Buffer): string {
-    if (this.truncated || this.ended) return '';
+    if (this.truncated || this.ended) {
+      this.dropped += buf.length;
+      return '';
+    }
     const room = this.max - this.bytes;
     if (buf.length <= room) {
       this.bytes += buf.length;
@@ -127,6 +133,7 @@ class CappedDecoder {
     }
     this.truncated = true;
     this.bytes += room;
+    this.dropped += buf.length - room;
     // Cut the raw bytes exactly at the cap; a character cut in half becomes U+FFFD.
     return this.decoder.write(buf.subarray(0, room)) + this.end();
   }
@@ -294,6 +301,7 @@ export function startRun(spec: RunSpec, sink: OutputSink): RunHandle {
       exitCode, signal, outcome, error,
       stdoutBytes: decoders.stdout.bytes, stderrBytes: decoders.stderr.bytes,
       stdoutTruncated: decoders.stdout.truncated, stderrTruncated: decoders.stderr.truncated,
+      stdoutDropped: decoders.stdout.dropped, stderrDropped: decoders.stderr.dropped,
     };
   }
 

@@ -28,7 +28,7 @@ import { createLogSink, Fenced } from './logSink.js';
 import { createRunRecords, type RunRef } from './runRecords.js';
 import { isolationFor } from './isolation.js';
 import type { Launcher } from './launcher.js';
-import { startRun, type OutputSink, type RunHandle } from './runner.js';
+import { startRun, type OutputSink, type RunHandle, type RunResult } from './runner.js';
 
 const SAFETY_POLL_MS = 1000;
 const SHUTDOWN_KILLED = 'killed at worker shutdown';
@@ -52,11 +52,23 @@ interface Active {
   finished: Promise<void>;
 }
 
+/** Told of each named step of a run and of each lease renewal (metrics); must not throw. */
+export interface WorkerObserver {
+  started(job: Job): void;
+  spawnFailed(job: Job): void;
+  /** An outcome recorded by this worker; `result` is absent when the process never ran (a stop or refusal before it). */
+  finished(status: FinalState['status'], runMs: number, result: RunResult | null): void;
+  givenBack(): void;
+  fenced(): void;
+  leaseRenewal(outcome: 'ok' | 'failed' | 'lost'): void;
+}
+
 interface WorkerOptions {
   defaultLimit: () => Promise<number>;
   launcher?: Launcher;
   /** Passes the lease on to the spawner helper, which kills the jobs itself when renewals stop. */
   renewHelperLease?: (ms: number) => void;
+  observer?: WorkerObserver;
 }
 
 export interface Worker {
@@ -76,6 +88,7 @@ export interface Worker {
 const newWorkerId = () => `${hostname()}:${process.pid}:${newId().slice(-12)}`;
 
 export function createWorker(db: Database, config: Config, bus: EventBus, log: Logger, options: WorkerOptions): Worker {
+  const observer = options.observer;
   let id = newWorkerId();
   let wlog = log.scope({ workerId: id });
   const leaseMs = 3 * config.heartbeatMs;
@@ -115,6 +128,7 @@ export function createWorker(db: Database, config: Config, bus: EventBus, log: L
   function fence(entry: Active, why: string) {
     if (entry.fenced) return;
     entry.fenced = true;
+    observer?.fenced();
     wlog.warn('run fenced: its attempt is no longer this worker\'s; killing it, recording nothing', { jobId: entry.job.id, attempt: entry.run.attempt, why });
     entry.handle?.cancel('fenced');
   }
@@ -131,11 +145,14 @@ export function createWorker(db: Database, config: Config, bus: EventBus, log: L
     };
   }
 
-  async function record(entry: Active, final: FinalState, output?: Parameters<typeof records.finished>[2]) {
+  async function record(entry: Active, final: FinalState, result: RunResult | null = null) {
     if (entry.fenced) return;
     entry.settling = true;
+    const output = result ? { stdoutBytes: result.stdoutBytes, stderrBytes: result.stderrBytes, stdoutTruncated: result.stdoutTruncated, stderrTruncated: result.stderrTruncated } : undefined;
     if (await records.finished(entry.run, final, output)) {
-      wlog.info('job finished', { jobId: entry.job.id, ownerId: entry.job.ownerId, attempt: entry.run.attempt, status: final.status, exitCode: final.exitCode, durationMs: Math.round(performance.now() - entry.launchedAt) });
+      const durationMs = performance.now() - entry.launchedAt;
+      observer?.finished(final.status, durationMs, result);
+      wlog.info('job finished', { jobId: entry.job.id, ownerId: entry.job.ownerId, attempt: entry.run.attempt, status: final.status, exitCode: final.exitCode, durationMs: Math.round(durationMs) });
       announce(entry.job, final.status);
     } else fence(entry, 'outcome refused');
   }
@@ -144,6 +161,7 @@ export function createWorker(db: Database, config: Config, bus: EventBus, log: L
     if (entry.fenced) return;
     entry.settling = true;
     if (await records.release(entry.run)) {
+      observer?.givenBack();
       wlog.info('job given back unstarted', { jobId: entry.job.id, attempt: entry.run.attempt, why });
       announce(entry.job, 'pending');
     }
@@ -175,14 +193,15 @@ export function createWorker(db: Database, config: Config, bus: EventBus, log: L
     // A stop requested between claim and spawn.
     if (entry.final) handle.cancel(entry.final.error ?? 'canceled');
     const pid = await handle.started;
+    if (pid !== undefined) observer?.started(job);
     if (pid !== undefined) wlog.info('job started', { jobId: job.id, ownerId: job.ownerId, attempt: entry.run.attempt, pid });
     if (pid !== undefined && !(await records.started(entry.run, pid))) fence(entry, 'pid refused');
     const result = await handle.done;
     // Refused or abandoned before it started (a lapsed lease, here or in the helper; shutdown): it never ran, so it goes back.
     if (pid === undefined && (entry.release || !leaseHeld() || result.error === LEASE_REFUSED)) return giveBack(entry, result.error ?? 'not started');
+    if (pid === undefined && !entry.final) observer?.spawnFailed(job);
     const final = entry.final ?? { status: result.outcome, exitCode: result.exitCode, error: result.error };
-    const { stdoutBytes, stderrBytes, stdoutTruncated, stderrTruncated } = result;
-    await record(entry, final, { stdoutBytes, stderrBytes, stdoutTruncated, stderrTruncated });
+    await record(entry, final, result);
   }
 
   async function run(entry: Active) {
@@ -306,7 +325,12 @@ export function createWorker(db: Database, config: Config, bus: EventBus, log: L
 
   async function renewLease() {
     const sentAt = performance.now();
-    if (!(await liveness.renew(id))) {
+    const renewed = await liveness.renew(id).catch((err: unknown) => {
+      observer?.leaseRenewal('failed');
+      throw err;
+    });
+    observer?.leaseRenewal(renewed ? 'ok' : 'lost');
+    if (!renewed) {
       reaped = true;
       return rejoin();
     }

@@ -130,6 +130,7 @@ export function serveLegacyProtocol(wss: WebSocketServer, sessions: SocketSessio
           const payload = operationPayload(msg.payload);
           if (!payload) return sendErrors(msg.id, [errorJson('start needs a payload {query, variables?, operationName?}', 'BAD_REQUEST')]);
           if (!operations.has(msg.id) && operations.size >= sessions.maxSubscriptionsPerConnection) {
+            sessions.onRateLimited('ws_subscriptions');
             return sendErrors(msg.id, [
               errorJson(`Too many subscriptions on this connection: at most ${sessions.maxSubscriptionsPerConnection}; stop some or open another connection`, 'RATE_LIMITED'),
             ]);

@@ -62,10 +62,13 @@ interface LiveSocketOptions {
   maxPayloadBytes: number;
   /** Take the client's address from X-Forwarded-For (TRUST_PROXY). */
   trustProxy: boolean;
+  /** Told when a socket or an operation is refused by one of the limits above (metrics). */
+  onRateLimited: (limit: 'ws_connections' | 'ws_subscriptions') => void;
 }
 
 const DEFAULT_SOCKET_OPTIONS: LiveSocketOptions = {
   trustProxy: false,
+  onRateLimited: () => {},
   maxConnectionsPerUser: 50,
   maxSubscriptionsPerConnection: 100,
   keepAliveMs: 12_000,
@@ -99,6 +102,7 @@ export interface PreparedOperation {
 export interface SocketSessions {
   maxSubscriptionsPerConnection: number;
   keepAliveMs: number;
+  onRateLimited: LiveSocketOptions['onRateLimited'];
   /** Authenticates a connection_init payload and registers the socket, or says why not. */
   admit(socket: WebSocket, request: IncomingMessage, params: unknown): Promise<Refusal | null>;
   /** Parses and validates an operation for an admitted socket; GraphQL errors when it cannot run. */
@@ -171,6 +175,8 @@ export interface GraphQLWebSocket {
   /** The HTTP server's 'upgrade' handler: WebSocket on /graphql, 404 elsewhere. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   connectionCount(): number;
+  /** Open sockets by subprotocol. */
+  connectionsByProtocol(): Record<string, number>;
   /** Closes every socket (1001), terminating those that do not finish the close handshake in time. */
   close(timeoutMs?: number): Promise<void>;
 }
@@ -263,6 +269,7 @@ export function createGraphQLWebSocket(
   const sessions: SocketSessions = {
     maxSubscriptionsPerConnection: opts.maxSubscriptionsPerConnection,
     keepAliveMs: opts.keepAliveMs,
+    onRateLimited: opts.onRateLimited,
 
     async admit(socket, request, params) {
       const authorization = authorizationOf(params);
@@ -276,6 +283,7 @@ export function createGraphQLWebSocket(
       const userId = session.viewer.id;
       const mine = perUser.get(userId) ?? new Set<WebSocket>();
       if (mine.size >= opts.maxConnectionsPerUser) {
+        opts.onRateLimited('ws_connections');
         return { code: CLOSE_TOO_MANY_CONNECTIONS, reason: `Too many connections: at most ${opts.maxConnectionsPerUser} per user` };
       }
       mine.add(socket);
@@ -295,6 +303,7 @@ export function createGraphQLWebSocket(
       const enveloped = yoga.getEnveloped({
         request: new Request(`http://localhost${WS_PATH}`, { method: 'POST', headers: { authorization: conn.authorization, 'content-type': 'application/json' } }),
         clientAddress: clientAddressOf(request, opts.trustProxy),
+        transport: socket.protocol === DEPRECATED_GRAPHQL_WS_PROTOCOL ? 'legacy-ws' : 'graphql-ws',
         params: payload,
       });
       let document;
@@ -348,6 +357,7 @@ export function createGraphQLWebSocket(
       async onSubscribe(ctx, _id, payload) {
         // ctx.subscriptions already holds this operation.
         if (connections.has(ctx.extra.socket) && Object.keys(ctx.subscriptions).length > opts.maxSubscriptionsPerConnection) {
+          opts.onRateLimited('ws_subscriptions');
           return [
             new GraphQLError(`Too many subscriptions on this connection: at most ${opts.maxSubscriptionsPerConnection}; complete some or open another connection`, {
               extensions: { code: 'RATE_LIMITED' },
@@ -395,6 +405,7 @@ export function createGraphQLWebSocket(
       });
     },
     connectionCount: () => modern.clients.size + legacy.clients.size,
+    connectionsByProtocol: () => ({ [GRAPHQL_TRANSPORT_WS_PROTOCOL]: modern.clients.size, [DEPRECATED_GRAPHQL_WS_PROTOCOL]: legacy.clients.size }),
     async close(timeoutMs = 1000) {
       offAccess();
       const open = [...modern.clients, ...legacy.clients, ...refused.clients];
