@@ -197,6 +197,7 @@ describe('web dashboard', () => {
     expect(await page.locator('.log-row .fg1').first().evaluate((e) => getComputedStyle(e).color)).not.toBe(await page.locator('.log-row .txt').first().evaluate((e) => getComputedStyle(e).color));
     expect(await page.locator('.log-row .txt span', { hasText: /^orange$/ }).evaluate((e) => (e as HTMLElement).style.color)).toBe('rgb(255, 135, 0)');
     expect(await page.locator('.log-row .esc').count()).toBeGreaterThanOrEqual(3);
+    await screenshot(page, 'job-ansi');
     expect(await page.locator('.log-box script, .log-box img').count()).toBe(0);
     expect(await page.evaluate(() => (window as unknown as { pwned?: number }).pwned)).toBeUndefined();
     expect(w.problems).toEqual([]);
@@ -213,6 +214,7 @@ describe('web dashboard', () => {
     await signIn(page, s.url, viewer.email, viewer.password);
     await page.locator(`tr[data-job-id="${opJob.body.id}"]`).waitFor({ timeout: 10_000 });
     expect(await page.locator('tbody tr').count()).toBeGreaterThan(1); // the admin's jobs too
+    await screenshot(page, 'jobs-viewer');
     await expect.poll(() => page.getByRole('navigation', { name: 'Main' }).innerText()).not.toMatch(/Submit|Admin/);
     expect(await page.getByRole('link', { name: 'New job' }).count()).toBe(0);
     await page.locator(`tr[data-job-id="${opJob.body.id}"] a`).click();
@@ -253,6 +255,45 @@ describe('web dashboard', () => {
     await page.getByText(`Saved: limit of ${op.email}.`).waitFor();
     expect((await s.graphql('query ($id: ID!) { user(id: $id) { maxConcurrentJobs } }', { id: op.id })).data.user.maxConcurrentJobs).toBe(2);
     await screenshot(page, 'admin');
+    expect(w.problems).toEqual([]);
+    await w.context.close();
+  });
+
+  it('batches follow their jobs live; a job is re-run from its page; the owner deletes the finished batch', async () => {
+    const op = await s.user('operator');
+    const w = await watchedPage(browser, s.url);
+    const page = w.page;
+    await signIn(page, s.url, op.email, op.password, '#/batches');
+    await page.getByText('No batches yet').waitFor();
+    const batch = await s.request('POST', '/job-batches', {
+      token: op.token,
+      body: { name: 'nightly', jobs: [{ name: 'slow', command: ['sleep', '1'] }, { name: 'quick', command: ['true'] }, { name: 'broken', command: ['sh', '-c', 'exit 3'] }] },
+    });
+    expect(batch.status).toBe(201);
+    // A batch created after the page loaded appears with its progress, without reload.
+    const row = page.locator(`tr[data-batch-id="${batch.body.id}"]`);
+    await row.waitFor({ timeout: 15_000 });
+    await expect.poll(() => row.locator('.badge').innerText(), { timeout: 20_000 }).toBe('failed');
+    expect(await row.locator('.counts').innerText()).toMatch(/2 success\s+1 failed/);
+    await row.getByRole('link', { name: 'nightly' }).click();
+    await page.getByRole('heading', { name: /nightly/ }).waitFor();
+    expect(await page.locator('tbody tr').count()).toBe(3);
+
+    await page.getByRole('link', { name: 'broken' }).click();
+    await page.getByRole('button', { name: 'Re-run' }).or(page.getByRole('link', { name: 'Re-run' })).click();
+    await expect.poll(() => page.getByLabel('arg 2', { exact: true }).inputValue()).toBe('exit 3');
+    expect(await page.getByLabel('program', { exact: true }).inputValue()).toBe('sh');
+    expect(await page.getByLabel('Name', { exact: true }).inputValue()).toBe('broken');
+    await page.getByRole('button', { name: 'Submit' }).click();
+    await page.waitForURL(/#\/jobs\/[^/?]+$/);
+    await expect.poll(() => page.locator('h1 .badge').innerText(), { timeout: 20_000 }).toBe('failed');
+    expect(await page.locator('.facts').innerText()).toMatch(/Exit code\s+3/);
+
+    await page.goto(`${s.url}/#/batches/${batch.body.id}`);
+    await page.getByRole('button', { name: 'Delete' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
+    await page.waitForURL(/#\/batches$/);
+    expect((await s.request('GET', `/job-batches/${batch.body.id}`, { token: op.token })).status).toBe(404);
     expect(w.problems).toEqual([]);
     await w.context.close();
   });
