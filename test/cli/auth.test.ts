@@ -4,8 +4,8 @@ import { readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../helpers/jobs.js';
-import { ADMIN_EMAIL, ADMIN_PASSWORD, expiredToken, startServer, type TestServer } from '../helpers/server.js';
-import { cli, configDir } from './cli.js';
+import { ADMIN_EMAIL, ADMIN_PASSWORD, expiredToken, startServer, waitFor, type TestServer } from '../helpers/server.js';
+import { cli, configDir, start } from './cli.js';
 
 let s: TestServer;
 let config: ReturnType<typeof configDir>;
@@ -85,6 +85,20 @@ describe('login, whoami, logout', () => {
     expect(out).toMatchObject({ code: 0 });
     expect(out.stderr).toContain('session ended');
     expect((await s.request('GET', '/users/me', { token: login.token })).status).toBe(401);
+  });
+});
+
+describe('on a terminal', () => {
+  it('login prompts for the password and does not echo it', async () => {
+    const run = start(['login', '--server', s.url, '--email', ADMIN_EMAIL], { env, tty: true });
+    await waitFor(() => run.stdout().includes(`password for ${ADMIN_EMAIL} on ${s.url}: `));
+    run.type(`${ADMIN_PASSWORD}\r`);
+    const r = await run.done;
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`logged in to ${s.url} as ${ADMIN_EMAIL} (admin)`);
+    expect(r.stdout).not.toContain(ADMIN_PASSWORD);
+    expect(stored().token_kind).toBe('api');
+    expect((await cli(['logout'], { env: { ...env, JOBRUNNER_PASSWORD: ADMIN_PASSWORD } })).code).toBe(0);
   });
 });
 

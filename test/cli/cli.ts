@@ -62,8 +62,21 @@ export function configDir(): { path: string; cleanup(): void } {
   return { path: join(dir, 'jobrunner', 'config.json'), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-export function start(args: string[], opts: { env?: Record<string, string>; input?: string; cwd?: string } = {}): CliRun {
-  const child = spawn(process.execPath, [...CLI_ARGS, ...args], {
+const shellQuote = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
+
+export interface StartOptions {
+  env?: Record<string, string>;
+  /** Written to stdin, which is then closed; without it stdin stays open (write with `type`). */
+  input?: string;
+  cwd?: string;
+  /** On a pseudo-terminal (util-linux `script`): stdin, stdout and stderr are a TTY, all output arrives on stdout. */
+  tty?: boolean;
+}
+
+export function start(args: string[], opts: StartOptions = {}): CliRun & { type(text: string): void } {
+  const argv = [process.execPath, ...CLI_ARGS, ...args];
+  const [file, fileArgs] = opts.tty ? ['script', ['-qefc', argv.map(shellQuote).join(' '), '/dev/null']] : [argv[0]!, argv.slice(1)];
+  const child = spawn(file, fileArgs as string[], {
     cwd: opts.cwd ?? REPO_ROOT,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/', ...opts.env },
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -73,10 +86,10 @@ export function start(args: string[], opts: { env?: Record<string, string>; inpu
   child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
   child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
   child.stdin.on('error', () => {}); // a CLI that does not read stdin may exit before we finish writing
-  child.stdin.end(opts.input ?? '');
+  if (opts.input !== undefined || !opts.tty) child.stdin.end(opts.input ?? '');
   const done = new Promise<CliResult>((resolve) => child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
-  return { done, stdout: () => stdout, stderr: () => stderr, kill: (s = 'SIGTERM') => child.kill(s) };
+  return { done, stdout: () => stdout, stderr: () => stderr, kill: (s = 'SIGTERM') => child.kill(s), type: (text) => child.stdin.write(text) };
 }
 
 /** Runs the CLI to its end. */
-export const cli = (args: string[], opts?: Parameters<typeof start>[1]) => start(args, opts).done;
+export const cli = (args: string[], opts?: StartOptions) => start(args, opts).done;

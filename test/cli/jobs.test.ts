@@ -220,6 +220,25 @@ describe('ls, show, logs, wait, cancel, purge, stats', () => {
     await waitTerminal(s, operator.token, id);
   });
 
+  it('on a terminal: colours (not with NO_COLOR), a live status line while waiting, and the outcome of --follow', async () => {
+    const id = (await jr(['submit', '--wait', '--', 'true'])).stdout.split(' ')[0]!;
+    const coloured = await cli(['ls', '--limit', '1'], { env, tty: true });
+    expect(coloured.stdout).toContain('\x1b[1mID\x1b[0m');
+    expect(coloured.stdout).toContain('\x1b[32msuccess\x1b[0m');
+    const plain = await cli(['ls', '--limit', '1'], { env: { ...env, NO_COLOR: '1' }, tty: true });
+    expect(plain.stdout).not.toContain('\x1b[');
+    expect(plain.stdout).toMatch(new RegExp(`${id}\\s+success`));
+
+    const waited = await cli(['submit', '--wait', '--', 'sleep', '1'], { env, tty: true });
+    expect(waited.code).toBe(0);
+    expect(waited.stdout).toMatch(/\r\x1b\[2Kjob \S+ \x1b\[(90mpending|34mrunning)/); // the status line, rewritten in place
+    expect(waited.stdout).toMatch(/\r\x1b\[2K\S+ \x1b\[32msuccess\x1b\[0m exit 0\r\n$/);
+
+    const followed = await cli(['submit', '--follow', '--', 'sh', '-c', 'echo hi; exit 6'], { env, tty: true });
+    expect(followed.code).toBe(6);
+    expect(followed.stdout).toMatch(/^hi\r\n.*\[jobrunner\] job \S+ failed \(exit 6\)/s);
+  });
+
   it('stats --json is GET /jobs/stats', async () => {
     const r = await jr(['stats', '--json']);
     expect(JSON.parse(r.stdout)).toEqual((await s.request('GET', '/jobs/stats', { token: operator.token })).body);
