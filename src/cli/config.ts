@@ -7,7 +7,7 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { CliError, UsageError } from './errors.js';
 
-export const DEFAULT_SERVER = 'http://localhost:8000';
+const DEFAULT_SERVER = 'http://localhost:8000';
 const DEFAULT_PREFIX = '/api/v1';
 
 export interface StoredLogin {

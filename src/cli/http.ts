@@ -32,11 +32,6 @@ export interface RequestOptions {
   signal?: AbortSignal;
 }
 
-/** Whether `err` is a failure to reach the server (refused, reset, DNS, TLS), as opposed to an answer. */
-export function isNetworkError(err: unknown): boolean {
-  return err instanceof TypeError && (err.message === 'fetch failed' || 'cause' in err);
-}
-
 function networkDetail(err: unknown): string {
   const cause = (err as { cause?: { code?: string; message?: string } }).cause;
   return cause?.code ?? cause?.message ?? (err as Error).message;

@@ -11,7 +11,7 @@ export interface JobOutcome {
   error: string | null;
 }
 
-export const JOB_EXIT = { timedOut: 124, failedOtherwise: 125, cannotRun: 126, notFound: 127, canceled: 130 } as const;
+const JOB_EXIT = { timedOut: 124, failedOtherwise: 125, cannotRun: 126, notFound: 127, canceled: 130 } as const;
 
 export function jobExitCode(job: JobOutcome): number {
   if (job.status === 'success') return 0;

@@ -3,7 +3,7 @@
 import { once } from 'node:events';
 
 export const isTty = (stream: NodeJS.WriteStream = process.stdout) => stream.isTTY === true;
-export const useColor = (stream: NodeJS.WriteStream = process.stdout) => isTty(stream) && !process.env.NO_COLOR && process.env.TERM !== 'dumb';
+const useColor = (stream: NodeJS.WriteStream = process.stdout) => isTty(stream) && !process.env.NO_COLOR && process.env.TERM !== 'dumb';
 
 const CODES = { red: 31, green: 32, yellow: 33, blue: 34, gray: 90, bold: 1 } as const;
 export function paint(text: string, color: keyof typeof CODES, stream: NodeJS.WriteStream = process.stdout): string {

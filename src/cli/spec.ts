@@ -87,7 +87,7 @@ export const COMMANDS: CommandSpec[] = [
       follow: { type: 'boolean', short: 'f', help: 'stream its stdout and stderr here as they come, then exit with its status' },
     }),
     details:
-      'Options end at the first argument that is not one, so `jobrunner submit make -j4` runs `make -j4`; put `--` before a command starting with `-`. The command runs without a shell: `submit -- sh -c \'echo $HOME\'` for one. Without --wait or --follow it prints the job id (--json: the job) and exits 0. --follow resumes after a dropped connection from the last chunk it received: no line is lost or repeated. ' + RELAY,
+      'Options end at the first argument that is not one, so `jobrunner submit make -j4` runs `make -j4`; put `--` before a command starting with `-`. The command runs without a shell: `submit -- sh -c \'echo $HOME\'` for one. Without --wait or --follow it prints the job id (--json: the job) and exits 0. Ctrl-C stops following or waiting; the job runs on (`jobrunner cancel ID`). --follow resumes after a dropped connection from the last chunk it received: no line is lost or repeated. ' + RELAY,
   },
   {
     name: 'ls', args: '[options]', summary: 'list jobs, newest first', client: true, positionals: [0, 0],
@@ -101,8 +101,8 @@ export const COMMANDS: CommandSpec[] = [
   { name: 'show', args: 'ID', summary: 'one job: command, status, exit code, times, limits', client: true, positionals: [1, 1], options: client({}) },
   {
     name: 'logs', args: 'ID [-f]', summary: 'a job\'s output (-f: follow it live)', client: true, positionals: [1, 1],
-    options: client({ follow: { type: 'boolean', short: 'f', help: 'follow the output until the job ends, then exit with its status' } }, false),
-    details: 'The job\'s stdout goes to stdout and its stderr to stderr. Without -f the job must have ended. ' + RELAY.replace('Exit status', 'With -f, the exit status'),
+    options: client({ follow: { type: 'boolean', short: 'f', help: 'follow the output until the job ends, then exit with its status' } }),
+    details: 'The job\'s stdout goes to stdout and its stderr to stderr. Without -f the job must have ended (--json: GET /jobs/{id}/logs as is). Ctrl-C stops following; the job runs on. ' + RELAY.replace('Exit status', 'With -f, the exit status'),
   },
   { name: 'wait', args: 'ID', summary: 'wait for a job to end; exit with its status', client: true, positionals: [1, 1], options: client({}), details: RELAY },
   {
@@ -164,7 +164,7 @@ export const GROUPS: Record<string, string> = {
 export const findCommand = (name: string) => COMMANDS.find((c) => c.name === name);
 export const subcommands = (group: string) => COMMANDS.filter((c) => c.name.startsWith(group + ' '));
 
-export const EXIT_CODES = `exit status: 0 done; 1 the server refused or failed the request; 2 bad command line;
+const EXIT_CODES = `exit status: 0 done; 1 the server refused or failed the request; 2 bad command line;
   3 not logged in, token refused or not allowed; 4 no such job, batch or user;
   5 server unreachable. submit --wait/--follow, wait and logs -f exit with the
   job's status: its exit code, 128+N killed by signal N, 124 timed out,

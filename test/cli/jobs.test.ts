@@ -172,6 +172,7 @@ describe('ls, show, logs, wait, cancel, purge, stats', () => {
 
     expect(await jr(['logs', id])).toMatchObject({ code: 0, stdout: 'to-out\n', stderr: 'to-err\n' });
     expect(await jr(['logs', '-f', id])).toMatchObject({ code: 2, stdout: 'to-out\n', stderr: 'to-err\n' });
+    expect(JSON.parse((await jr(['logs', id, '--json'])).stdout)).toEqual((await s.request('GET', `/jobs/${id}/logs`, { token: operator.token })).body);
     const waited = await jr(['wait', id]);
     expect(waited.code).toBe(2);
     expect(waited.stdout).toBe(`${id} failed exit 2\n`);

@@ -129,10 +129,14 @@ interface JobLogs {
 
 export async function logs(ctx: Ctx): Promise<number> {
   const id = ctx.positionals[0]!;
-  if (ctx.values.follow) return follow(ctx, id);
+  if (ctx.values.follow) {
+    if (ctx.json) throw new UsageError('-f streams the output, not JSON: drop --json', 'logs');
+    return follow(ctx, id);
+  }
   const res = await ctx.api.request<JobLogs>('GET', `${jobPath(id)}/logs`, { ...notFound(id), accept: [409] });
   if (res.status === 409) throw new CliError(`job ${id} has not ended yet: \`jobrunner logs -f ${id}\` follows its output`);
   const l = res.body;
+  if (ctx.json) return printJson(l), 0;
   await write(process.stdout, l.stdout);
   await write(process.stderr, l.stderr);
   for (const s of ['stdout', 'stderr'] as const) {
