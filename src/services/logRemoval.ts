@@ -21,6 +21,13 @@ export function logsGone(job: { id: string; logsRemovedAt: Date }): Gone {
   );
 }
 
+/**
+ * Lets pending requests run. A SQLite statement completes synchronously, so a
+ * chain of awaited statements never leaves the microtask queue: without this a
+ * whole run would hold every request up until it ends.
+ */
+export const yieldToOthers = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 /** Deletes at most `limit` chunk rows of `jobIds`; returns how many went. */
 function chunkDeleter(db: Database): (jobIds: string[], limit: number) => Promise<number> {
   if (db.provider === 'postgresql') {
@@ -51,6 +58,7 @@ export function createLogRemoval(db: Database, batchRows: number) {
       for (;;) {
         const n = await deleteChunks(ids, batchRows);
         total += n;
+        await yieldToOthers();
         if (n < batchRows) break;
       }
     }
@@ -63,6 +71,7 @@ export function createLogRemoval(db: Database, batchRows: number) {
     for (let start = 0; start < jobIds.length; start += batchRows) {
       const ids = jobIds.slice(start, start + batchRows);
       jobs += (await db.prisma.job.updateMany({ where: { id: { in: ids }, logsRemovedAt: null }, data: { logsRemovedAt: at } })).count;
+      await yieldToOthers();
     }
     return { jobs, chunks: await purgeChunks(jobIds) };
   }

@@ -22,12 +22,12 @@ import { rm, stat } from 'node:fs/promises';
 import pg from 'pg';
 import { z } from 'zod';
 import { Conflict } from '../errors.js';
-import type { Prisma } from '../generated/sqlite/client.js';
 import type { AuditService } from './audit.js';
 import type { ServiceDeps, Viewer } from './deps.js';
 import { TERMINAL } from './jobSpec.js';
-import type { LogRemoval } from './logRemoval.js';
+import { yieldToOthers, type LogRemoval } from './logRemoval.js';
 import { authorize } from './policy.js';
+import { retentionPages, START } from './retentionSql.js';
 import { parseInput } from './validation.js';
 
 /** What one run removed. */
@@ -89,10 +89,12 @@ export const storageInput = z.strictObject({ first: z.number().int().min(1).max(
 const LOCK_WAIT_MS = 30_000;
 /** The PostgreSQL advisory lock a run holds; any constant apart from the migration lock (72707369, db/migrate.ts). */
 export const RETENTION_LOCK_KEY = 72707370;
-// A batch holds at most 1000 jobs, so a few batches per page keep a page bounded.
+// A batch holds at most 1000 jobs, so a page of batches reads at most 10,000 job ids.
 const BATCHES_PER_PAGE = 10;
-// Pages per incremental_vacuum step (16 KiB pages: 64 MiB), so the write lock is held briefly.
-const VACUUM_PAGES = 4096;
+// Pages asked of one incremental_vacuum statement (16 KiB pages: 4 MiB at most). Run through the
+// driver it may free fewer (as little as one page per call): the loop goes on while the freelist
+// has pages, letting requests run between calls.
+const VACUUM_PAGES = 256;
 // The first scheduled run waits this long after start (or the interval, when shorter).
 const FIRST_RUN_MS = 5 * 60_000;
 
@@ -103,6 +105,7 @@ export function createRetentionService({ db, config, log }: ServiceDeps, removal
   const prisma = db.prisma;
   const policy = config.retention;
   const { batchRows } = policy;
+  const pages = retentionPages(db);
   // Chunks of jobs marked by a run that did not finish (a crash) are swept once by the next run of each process.
   let swept = false;
   let current: Promise<unknown> = Promise.resolve();
@@ -122,47 +125,32 @@ export function createRetentionService({ db, config, log }: ServiceDeps, removal
     return n;
   }
 
-  /** Keyset paging in finishing order: rows strictly after `after`. */
-  const finishedAfter = (cutoff: Date, after: { finishedAt: Date | null; id: string } | null) =>
-    after?.finishedAt
-      ? { finishedAt: { lt: cutoff, gte: after.finishedAt }, OR: [{ finishedAt: { gt: after.finishedAt } }, { id: { gt: after.id } }] }
-      : { finishedAt: { lt: cutoff } };
-
   /** Batches every job of which finished before `cutoff`: output, run directories, then the batch with its jobs in one statement. */
   async function deleteBatches(cutoff: Date, at: Date, r: RetentionReport): Promise<void> {
     const allPast = { every: { status: terminal, finishedAt: { lt: cutoff } } };
-    let after: { createdAt: Date; id: string } | null = null;
-    for (;;) {
-      const where: Prisma.BatchWhereInput = after
-        ? { createdAt: { lt: cutoff, gte: after.createdAt }, OR: [{ createdAt: { gt: after.createdAt } }, { id: { gt: after.id } }] }
-        : { createdAt: { lt: cutoff } };
-      const page: { id: string; createdAt: Date }[] = await prisma.batch.findMany({ where: { ...where, jobs: allPast }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], take: BATCHES_PER_PAGE, select: { id: true, createdAt: true } });
+    for (let from = START; ;) {
+      const page = await pages.finishedBatches(cutoff, from, BATCHES_PER_PAGE);
+      const jobs = await prisma.job.findMany({ where: { batchId: { in: page.map((b) => b.id) } }, select: { id: true, batchId: true, workingDir: true, ownsWorkingDir: true } });
+      const removed = await removal.remove(jobs.map((j) => j.id), at);
+      r.logsRemoved += removed.jobs;
+      r.chunksDeleted += removed.chunks;
+      r.runDirsRemoved += await removeDirs(jobs.filter((j) => j.ownsWorkingDir).map((j) => j.workingDir));
       for (const b of page) {
-        const jobs = await prisma.job.findMany({ where: { batchId: b.id }, select: { id: true, workingDir: true, ownsWorkingDir: true } });
-        const removed = await removal.remove(jobs.map((j) => j.id), at);
-        r.logsRemoved += removed.jobs;
-        r.chunksDeleted += removed.chunks;
-        r.runDirsRemoved += await removeDirs(jobs.filter((j) => j.ownsWorkingDir).map((j) => j.workingDir));
-        // The condition again, in the statement: the batch goes only as it still is.
+        // The condition again, in the statement: the batch goes only as it still is, with its jobs (at most 1000).
         const { count } = await prisma.batch.deleteMany({ where: { id: b.id, jobs: allPast } });
+        await yieldToOthers();
         r.batchesDeleted += count;
-        if (count) r.jobsDeleted += jobs.length;
+        if (count) r.jobsDeleted += jobs.filter((j) => j.batchId === b.id).length;
       }
       if (page.length < BATCHES_PER_PAGE) return;
-      after = page.at(-1)!;
+      from = page.at(-1)!;
     }
   }
 
   /** Jobs outside batches that finished before `cutoff`: output, run directory, row. */
   async function deleteJobs(cutoff: Date, at: Date, r: RetentionReport): Promise<void> {
-    let after: { finishedAt: Date | null; id: string } | null = null;
-    for (;;) {
-      const page: { id: string; finishedAt: Date | null; workingDir: string; ownsWorkingDir: boolean }[] = await prisma.job.findMany({
-        where: { batchId: null, status: terminal, ...finishedAfter(cutoff, after) },
-        orderBy: [{ finishedAt: 'asc' }, { id: 'asc' }],
-        take: batchRows,
-        select: { id: true, finishedAt: true, workingDir: true, ownsWorkingDir: true },
-      });
+    for (let from = START; ;) {
+      const page = await pages.standaloneJobs(cutoff, from, batchRows);
       if (page.length === 0) return;
       const ids = page.map((j) => j.id);
       const removed = await removal.remove(ids, at);
@@ -170,28 +158,23 @@ export function createRetentionService({ db, config, log }: ServiceDeps, removal
       r.chunksDeleted += removed.chunks;
       r.runDirsRemoved += await removeDirs(page.filter((j) => j.ownsWorkingDir).map((j) => j.workingDir));
       const { count } = await prisma.job.deleteMany({ where: { id: { in: ids }, batchId: null, status: terminal, finishedAt: { lt: cutoff } } });
+      await yieldToOthers();
       r.jobsDeleted += count;
       if (page.length < batchRows) return;
-      after = page.at(-1)!;
+      from = page.at(-1)!;
     }
   }
 
   /** Output of terminal jobs (in batches or not) that finished before `cutoff`; the rows stay. */
   async function removeLogs(cutoff: Date, at: Date, r: RetentionReport): Promise<void> {
-    let after: { finishedAt: Date | null; id: string } | null = null;
-    for (;;) {
-      const page: { id: string; finishedAt: Date | null }[] = await prisma.job.findMany({
-        where: { logsRemovedAt: null, status: terminal, ...finishedAfter(cutoff, after) },
-        orderBy: [{ finishedAt: 'asc' }, { id: 'asc' }],
-        take: batchRows,
-        select: { id: true, finishedAt: true },
-      });
+    for (let from = START; ;) {
+      const page = await pages.jobsWithLogs(cutoff, from, batchRows);
       if (page.length === 0) return;
       const removed = await removal.remove(page.map((j) => j.id), at);
       r.logsRemoved += removed.jobs;
       r.chunksDeleted += removed.chunks;
       if (page.length < batchRows) return;
-      after = page.at(-1)!;
+      from = page.at(-1)!;
     }
   }
 
@@ -215,7 +198,10 @@ export function createRetentionService({ db, config, log }: ServiceDeps, removal
   /** SQLite: free pages back to the file system (incremental vacuum), then the WAL folded in and truncated. */
   async function reclaimSqlite(): Promise<void> {
     if (num((await pragma('PRAGMA auto_vacuum')).auto_vacuum) === 2) {
-      while (num((await pragma('PRAGMA freelist_count')).freelist_count) > 0) await prisma.$queryRawUnsafe(`PRAGMA incremental_vacuum(${VACUUM_PAGES})`);
+      while (num((await pragma('PRAGMA freelist_count')).freelist_count) > 0) {
+        await prisma.$queryRawUnsafe(`PRAGMA incremental_vacuum(${VACUUM_PAGES})`);
+        await yieldToOthers();
+      }
     }
     await pragma('PRAGMA wal_checkpoint(TRUNCATE)');
   }
