@@ -29,6 +29,8 @@ export interface JobRead {
 
 export interface FollowHandlers {
   output(stream: 'stdout' | 'stderr', data: string): Promise<void>;
+  /** The server kept only the first `bytes` of `stream` (MAX_LOG_BYTES). */
+  truncated(stream: string, bytes: number): Promise<void>;
   /** The connection dropped; the follower is reconnecting. */
   reconnecting?(afterSeq: number): void;
 }
@@ -81,6 +83,9 @@ export async function followLog(api: Api, id: string, on: FollowHandlers): Promi
         } else if (ev.event === 'error') {
           const detail = (JSON.parse(ev.data) as { detail?: string }).detail;
           throw new CliError(`the server ended the log stream: ${detail ?? ev.data}; run \`jobrunner login\` if your session ended`, EXIT.auth);
+        } else if (ev.event === 'truncated') {
+          const t = JSON.parse(ev.data) as { stream: string; bytes: number };
+          await on.truncated(t.stream, t.bytes);
         } else if (ev.event === 'end') {
           ended = true;
         }

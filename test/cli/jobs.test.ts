@@ -14,7 +14,8 @@ let operator: { id: string; email: string; token: string };
 let env: Record<string, string>;
 
 beforeAll(async () => {
-  s = await startServer('sqlite');
+  // A small output cap, so that a job can overflow it quickly.
+  s = await startServer('sqlite', { MAX_LOG_BYTES: '65536' });
   operator = await s.user('operator');
   env = { JOBRUNNER_SERVER: s.url, JOBRUNNER_TOKEN: operator.token, JOBRUNNER_CONFIG: '/nonexistent/jobrunner.json' };
 });
@@ -238,6 +239,17 @@ describe('ls, show, logs, wait, cancel, purge, stats', () => {
     const followed = await cli(['submit', '--follow', '--', 'sh', '-c', 'echo hi; exit 6'], { env, tty: true });
     expect(followed.code).toBe(6);
     expect(followed.stdout).toMatch(/^hi\r\n.*\[jobrunner\] job \S+ failed \(exit 6\)/s);
+  });
+
+  it('output cut at MAX_LOG_BYTES: follow and logs keep what was kept and say so on stderr', async () => {
+    const r = await jr(['submit', '--follow', '--', 'sh', '-c', 'head -c 100000 /dev/zero | tr "\\0" x; echo; echo done >&2']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('x'.repeat(65536));
+    expect(r.stderr).toBe('done\n[jobrunner] stdout truncated after 65536 bytes\n');
+    const id = JSON.parse((await jr(['ls', '--json', '--limit', '1'])).stdout)[0].id as string;
+    const logs = await jr(['logs', id]);
+    expect(logs.stdout).toBe('x'.repeat(65536));
+    expect(logs.stderr).toBe('done\n[jobrunner] stdout truncated after 65536 bytes\n');
   });
 
   it('stats --json is GET /jobs/stats', async () => {

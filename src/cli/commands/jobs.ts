@@ -24,6 +24,9 @@ function envOf(pairs: string[] | undefined): Record<string, string> | undefined 
   return env;
 }
 
+/** The server's own wording for output dropped past MAX_LOG_BYTES (as its plain-text stream ends). */
+const truncationNote = (stream: string, bytes: number) => `[jobrunner] ${stream} truncated after ${bytes} bytes\n`;
+
 /** Says on stderr (a terminal only: it is the job's stderr too) that the stream is being resumed. */
 function reconnectNotice(afterSeq: number) {
   if (isTty(process.stderr)) process.stderr.write(paint(`[jobrunner] connection lost; resuming after chunk ${afterSeq}\n`, 'yellow', process.stderr));
@@ -33,6 +36,7 @@ function reconnectNotice(afterSeq: number) {
 async function follow(ctx: Ctx, id: string): Promise<number> {
   const job = await followLog(ctx.api, id, {
     output: (stream, data) => write(stream === 'stdout' ? process.stdout : process.stderr, data),
+    truncated: (stream, bytes) => write(process.stderr, truncationNote(stream, bytes)),
     reconnecting: reconnectNotice,
   });
   if (isTty(process.stderr)) process.stderr.write(paint(`[jobrunner] job ${job.id} ${describeOutcome(job)} (${duration(job.started_at, job.finished_at)})\n`, 'gray', process.stderr));
@@ -140,7 +144,7 @@ export async function logs(ctx: Ctx): Promise<number> {
   await write(process.stdout, l.stdout);
   await write(process.stderr, l.stderr);
   for (const s of ['stdout', 'stderr'] as const) {
-    if (l[`${s}_truncated`]) process.stderr.write(`[jobrunner] ${s} truncated after ${Buffer.byteLength(l[s])} bytes\n`);
+    if (l[`${s}_truncated`]) await write(process.stderr, truncationNote(s, Buffer.byteLength(l[s])));
   }
   return 0;
 }
