@@ -127,7 +127,7 @@ export const JobType = builder.prismaObject('Job', {
     }),
     logs: t.field({
       type: JobLogsType,
-      description: 'Stored output; a CONFLICT error while the job is pending or running.',
+      description: 'Stored output; a CONFLICT error while the job is pending or running, GONE (saying when) once retention or the log quota removed it.',
       complexity: 20,
       resolve: (j, _args, ctx) => ctx.services.jobs.logs(requireViewer(ctx), j.id),
     }),
