@@ -60,7 +60,7 @@ describe('label cardinality', () => {
     const first = new Set(
       seriesOf(await waitFor(async () => {
         const m = await scrape(s.url);
-        return m.get('jobrunner_worker_lease_renewals_total')?.samples.length && m.get('jobrunner_http_requests_total')!.samples.some((x) => x.labels.route === '/metrics') && m;
+        return (m.get('jobrunner_worker_lease_renewals_total')?.samples.length ?? 0) > 0 && m.get('jobrunner_http_requests_total')!.samples.some((x) => x.labels.route === '/metrics') && m;
       })).filter(ours),
     );
 
