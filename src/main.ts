@@ -128,6 +128,11 @@ async function main(argv: string[]): Promise<number> {
   }
   const { command, values, positionals } = inv;
   if (command.client) {
+    // `jobrunner logs ID | head`: a reader that went away ends the command quietly, as SIGPIPE ends other tools.
+    process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+      process.exit(128 + 13);
+    });
     const { runClient } = await import('./cli/run.js');
     return runClient(command.name, values, positionals);
   }

@@ -8,6 +8,30 @@ import { sseEvents } from './sse.js';
 
 /** How long a follower keeps trying to reach the server again before giving up. */
 const RETRY_FOR_MS = 60_000;
+
+/**
+ * How long a follower waits on a silent connection (a dropped network that
+ * closed nothing) before it reconnects: the log stream sends a heartbeat
+ * every 15 s, so 45 s is three missed ones. JOBRUNNER_IDLE_TIMEOUT (seconds) sets it.
+ */
+function idleMs(): number {
+  const s = Number(process.env.JOBRUNNER_IDLE_TIMEOUT);
+  return Number.isFinite(s) && s > 0 ? s * 1000 : 45_000;
+}
+
+/** `body`'s chunks; `abort` is called when none arrives for `ms`. */
+async function* watchdog(body: AsyncIterable<Uint8Array>, ms: number, abort: () => void): AsyncGenerator<Uint8Array> {
+  let timer = setTimeout(abort, ms);
+  try {
+    for await (const chunk of body) {
+      clearTimeout(timer);
+      yield chunk;
+      timer = setTimeout(abort, ms);
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+}
 const TERMINAL = ['success', 'failed', 'canceled'];
 
 export interface JobRead {
@@ -62,19 +86,23 @@ export async function followLog(api: Api, id: string, on: FollowHandlers): Promi
   let reconnects = 0;
   for (;;) {
     let ended = false;
+    const idle = new AbortController();
+    const silence = setTimeout(() => idle.abort(), idleMs());
     try {
       const res = await api.raw('GET', `/jobs/${encodeURIComponent(id)}/logs/stream`, {
         headers: { accept: 'text/event-stream', ...(after > 0 && { 'last-event-id': String(after) }) },
         accept: [502, 503, 504],
         notFound: { what: 'job', id },
+        signal: idle.signal,
       });
+      clearTimeout(silence);
       if (res.status >= 500) {
         await res.body?.cancel();
         throw new CliError(`${api.target.server} answered ${res.status}`, EXIT.unreachable);
       }
       retry.ok();
       // Node's web streams are async iterable; the DOM-less type declarations do not say so.
-      for await (const ev of sseEvents(res.body as unknown as AsyncIterable<Uint8Array>)) {
+      for await (const ev of sseEvents(watchdog(res.body as unknown as AsyncIterable<Uint8Array>, idleMs(), () => idle.abort()))) {
         if (ev.event === 'stdout' || ev.event === 'stderr') {
           const seq = Number(ev.id);
           if (seq <= after) continue; // already written before a reconnect
@@ -91,6 +119,7 @@ export async function followLog(api: Api, id: string, on: FollowHandlers): Promi
         }
       }
     } catch (err) {
+      clearTimeout(silence);
       if (err instanceof CliError && !retryable(err)) throw err;
       // A body cut mid-stream rejects with a TypeError ('terminated'); treat it like a refused connection.
       const why = err instanceof CliError ? err : api.unreachable(err);
@@ -110,7 +139,7 @@ export async function followLog(api: Api, id: string, on: FollowHandlers): Promi
 async function finalJob(api: Api, id: string, retry: Retrier): Promise<JobRead> {
   for (;;) {
     try {
-      return await api.get<JobRead>(`/jobs/${encodeURIComponent(id)}`, { notFound: { what: 'job', id } });
+      return await api.get<JobRead>(`/jobs/${encodeURIComponent(id)}`, { notFound: { what: 'job', id }, signal: AbortSignal.timeout(idleMs()) });
     } catch (err) {
       if (!retryable(err)) throw err;
       await retry.again(err as CliError);
@@ -125,7 +154,7 @@ export async function waitForEnd(api: Api, id: string, tick?: (job: JobRead) => 
   for (;;) {
     let job: JobRead;
     try {
-      job = await api.get<JobRead>(`/jobs/${encodeURIComponent(id)}`, { notFound: { what: 'job', id } });
+      job = await api.get<JobRead>(`/jobs/${encodeURIComponent(id)}`, { notFound: { what: 'job', id }, signal: AbortSignal.timeout(idleMs()) });
       retry.ok();
     } catch (err) {
       if (!retryable(err)) throw err;

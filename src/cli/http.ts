@@ -33,6 +33,8 @@ export interface RequestOptions {
 }
 
 function networkDetail(err: unknown): string {
+  const name = (err as Error).name;
+  if (name === 'TimeoutError' || name === 'AbortError') return 'no answer in time';
   const cause = (err as { cause?: { code?: string; message?: string } }).cause;
   return cause?.code ?? cause?.message ?? (err as Error).message;
 }
@@ -66,7 +68,6 @@ export class Api {
     try {
       res = await fetch(this.base + path, { method, headers, body, signal: opts.signal });
     } catch (err) {
-      if (opts.signal?.aborted) throw err;
       throw this.unreachable(err);
     }
     if (res.ok || opts.accept?.includes(res.status)) return res;

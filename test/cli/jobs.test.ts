@@ -134,6 +134,22 @@ describe('following across a dropped connection', () => {
     expect(lines.length).toBeGreaterThanOrEqual(400);
     expect(lines).toEqual(lines.map((_, i) => `n ${i + 1}`));
   });
+
+  it('a silent connection (a partition that closes nothing) is given up after JOBRUNNER_IDLE_TIMEOUT and resumed', async () => {
+    const gate = jobGate('cli-hold');
+    const script = `for i in $(seq 1 10); do echo "line $i"; done; while [ ! -e ${gate} ]; do sleep 0.05; done; for i in $(seq 11 20); do echo "line $i"; done`;
+    // On a terminal, so that the reconnect notice shows when the client gives up on the silent connection.
+    const run = start(['submit', '--follow', '--', 'sh', '-c', script], { env: { ...env, JOBRUNNER_SERVER: proxy.url('http'), JOBRUNNER_IDLE_TIMEOUT: '1' }, tty: true });
+    await waitFor(() => run.stdout().includes('line 10\r\n'), 30_000);
+    proxy.cut('hold');
+    writeFileSync(gate, '');
+    await waitFor(() => run.stdout().includes('[jobrunner] connection lost; resuming after chunk'), 30_000);
+    await proxy.restore();
+    const r = await run.done;
+    expect(r.code).toBe(0);
+    const lines = r.stdout.split(/\r?\n/).filter((l) => l.startsWith('line '));
+    expect(lines).toEqual(Array.from({ length: 20 }, (_, i) => `line ${i + 1}`));
+  });
 });
 
 describe('ls, show, logs, wait, cancel, purge, stats', () => {

@@ -29,7 +29,7 @@ const truncationNote = (stream: string, bytes: number) => `[jobrunner] ${stream}
 
 /** Says on stderr (a terminal only: it is the job's stderr too) that the stream is being resumed. */
 function reconnectNotice(afterSeq: number) {
-  if (isTty(process.stderr)) process.stderr.write(paint(`[jobrunner] connection lost; resuming after chunk ${afterSeq}\n`, 'yellow', process.stderr));
+  if (isTty(process.stderr)) process.stderr.write(paint(`[jobrunner] connection lost; resuming after chunk ${afterSeq}`, 'yellow', process.stderr) + '\n');
 }
 
 /** Streams a job's output here and returns its exit status. */
@@ -39,7 +39,7 @@ async function follow(ctx: Ctx, id: string): Promise<number> {
     truncated: (stream, bytes) => write(process.stderr, truncationNote(stream, bytes)),
     reconnecting: reconnectNotice,
   });
-  if (isTty(process.stderr)) process.stderr.write(paint(`[jobrunner] job ${job.id} ${describeOutcome(job)} (${duration(job.started_at, job.finished_at)})\n`, 'gray', process.stderr));
+  if (isTty(process.stderr)) process.stderr.write(paint(`[jobrunner] job ${job.id} ${describeOutcome(job)} (${duration(job.started_at, job.finished_at)})`, 'gray', process.stderr) + '\n');
   return jobExitCode(job);
 }
 
