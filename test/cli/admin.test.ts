@@ -98,6 +98,17 @@ describe('users and limits', () => {
     await expect(s.token(email, 'NewUserPass123!')).rejects.toThrow(/401/);
   });
 
+  it('create-user (the server command, straight into the database) takes the password from stdin; the server then lets the user in', async () => {
+    const email = `straight-${Date.now()}@example.com`;
+    const dbEnv = { DATA_DIR: s.env.DATA_DIR!, DATABASE_URL: s.env.DATABASE_URL!, JWT_SECRET: s.env.JWT_SECRET!, LOG_LEVEL: 'error' };
+    const r = await cli(['create-user', '--email', email, '--role', 'viewer'], { env: dbEnv, input: 'StraightPass123!\n' });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^created viewer ${email} \\(\\S+\\)\n$`));
+    expect(await s.token(email, 'StraightPass123!')).toBeTruthy();
+    expect(await cli(['create-user', '--role', 'viewer'], { env: dbEnv })).toMatchObject({ code: 2, stderr: 'error: `create-user` needs --email\nrun `jobrunner create-user --help` for its options\n' });
+  });
+
   it('users: usage errors, a duplicate email (the server\'s reason), an unknown user', async () => {
     expect((await cli(['users', 'create', '--role', 'viewer'], { env: admin })).code).toBe(2);
     expect(await cli(['users', 'update', 'someone@example.com'], { env: admin })).toMatchObject({ code: 2 });
