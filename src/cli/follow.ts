@@ -33,6 +33,7 @@ async function* watchdog(body: AsyncIterable<Uint8Array>, ms: number, abort: () 
   }
 }
 const TERMINAL = ['success', 'failed', 'canceled'];
+const MAX_EARLY_CLOSES = 10;
 
 export interface JobRead {
   id: string;
@@ -83,7 +84,10 @@ const retryable = (err: unknown) => err instanceof CliError && err.exitCode === 
 export async function followLog(api: Api, id: string, on: FollowHandlers): Promise<JobRead> {
   const retry = new Retrier();
   let after = 0;
-  let reconnects = 0;
+  /** Streams in a row that closed cleanly before their end with nothing new: a loop to break. */
+  let earlyCloses = 0;
+  // A resumed stream repeats its truncation notices: say each once.
+  const announced = new Set<string>();
   for (;;) {
     let ended = false;
     const idle = new AbortController();
@@ -103,6 +107,7 @@ export async function followLog(api: Api, id: string, on: FollowHandlers): Promi
       retry.ok();
       // Node's web streams are async iterable; the DOM-less type declarations do not say so.
       for await (const ev of sseEvents(watchdog(res.body as unknown as AsyncIterable<Uint8Array>, idleMs(), () => idle.abort()))) {
+        earlyCloses = 0;
         if (ev.event === 'stdout' || ev.event === 'stderr') {
           const seq = Number(ev.id);
           if (seq <= after) continue; // already written before a reconnect
@@ -113,7 +118,8 @@ export async function followLog(api: Api, id: string, on: FollowHandlers): Promi
           throw new CliError(`the server ended the log stream: ${detail ?? ev.data}; run \`jobrunner login\` if your session ended`, EXIT.auth);
         } else if (ev.event === 'truncated') {
           const t = JSON.parse(ev.data) as { stream: string; bytes: number };
-          await on.truncated(t.stream, t.bytes);
+          if (!announced.has(t.stream)) await on.truncated(t.stream, t.bytes);
+          announced.add(t.stream);
         } else if (ev.event === 'end') {
           ended = true;
         }
@@ -124,15 +130,14 @@ export async function followLog(api: Api, id: string, on: FollowHandlers): Promi
       // A body cut mid-stream rejects with a TypeError ('terminated'); treat it like a refused connection.
       const why = err instanceof CliError ? err : api.unreachable(err);
       on.reconnecting?.(after);
-      reconnects++;
       await retry.again(why);
       continue;
     }
     if (ended) return finalJob(api, id, retry);
     // The stream closed without its `end` event: the connection was cut cleanly. Resume.
+    if (++earlyCloses > MAX_EARLY_CLOSES) throw new CliError(`the log stream of job ${id} keeps closing before the job's end (${earlyCloses} times in a row): is a proxy cutting it?`);
     on.reconnecting?.(after);
-    reconnects++;
-    await retry.again(new CliError(`the log stream of job ${id} keeps closing early (${reconnects} times)`, EXIT.unreachable));
+    await retry.again(new CliError(`the log stream of job ${id} keeps closing early`, EXIT.unreachable));
   }
 }
 
