@@ -322,8 +322,12 @@ export function createRetentionService({ db, config, log }: ServiceDeps, removal
     }
   }
 
-  /** Runs every RETENTION_INTERVAL_MINUTES (the first a few minutes after start) until the returned stop is called. */
+  /**
+   * Runs every RETENTION_INTERVAL_MINUTES (the first a few minutes after start) until the returned stop is called;
+   * nothing is scheduled while no policy is set (an admin may still run it).
+   */
   function schedule(): () => void {
+    if (policy.jobDays === null && policy.logDays === null) return () => {};
     let timer: NodeJS.Timeout | null = null;
     const arm = (ms: number) => {
       timer = setTimeout(() => void tick().finally(() => timer && arm(policy.intervalMs)), ms);
