@@ -1,32 +1,27 @@
-// Gauges read at scrape time: the queue from the database (one grouped
-// count over the status index, shared by scrapes that arrive within
-// CACHE_MS of each other so several Prometheis cost one query), workers and
-// their leases, Redis and WebSocket state from this process.
+// Gauges read at scrape time: the queue and the workers' leases from the
+// database (the reads behind the admin status: a grouped count over the
+// status index, the oldest pending job, the workers table), shared by scrapes
+// that arrive within CACHE_MS of each other so several Prometheus servers
+// cost one read; Redis and WebSocket state from this process.
 import { Gauge } from 'prom-client';
 import type { Database } from '../db/client.js';
+import { readQueueDepth, readWorkerLeases, type QueueDepth } from '../services/status.js';
 import type { Metrics } from './registry.js';
 
 const CACHE_MS = 2000;
 
-export interface QueueState {
-  pending: number;
-  running: number;
+export interface QueueState extends QueueDepth {
   workers: number;
   /** Workers whose lease has run out and that have not been reaped yet. */
   workersExpired: number;
 }
 
-/** The queue and worker counts, at most one read per CACHE_MS; a failed read is not cached. */
+/** The queue and worker counts (the admin status's own reads), at most one read per CACHE_MS; a failed read is not cached. */
 export function createQueueReader(db: Database, now: () => number = Date.now): () => Promise<QueueState> {
   let cached: { at: number; value: Promise<QueueState> } | null = null;
   async function read(): Promise<QueueState> {
-    const [byStatus, workers, workersExpired] = await Promise.all([
-      db.prisma.job.groupBy({ by: ['status'], where: { status: { in: ['pending', 'running'] } }, _count: { _all: true } }),
-      db.prisma.worker.count(),
-      db.prisma.worker.count({ where: { leaseExpiresAt: { lt: new Date() } } }),
-    ]);
-    const count = (s: string) => byStatus.find((r) => r.status === s)?._count._all ?? 0;
-    return { pending: count('pending'), running: count('running'), workers, workersExpired };
+    const [queue, workers] = await Promise.all([readQueueDepth(db), readWorkerLeases(db)]);
+    return { ...queue, workers: workers.length, workersExpired: workers.filter((w) => w.expired).length };
   }
   return () => {
     if (cached && now() - cached.at < CACHE_MS) return cached.value;
@@ -59,6 +54,16 @@ export function registerStateGauges(metrics: Metrics, sources: StateSources) {
       if (!q) return;
       this.set({ status: 'pending' }, q.pending);
       this.set({ status: 'running' }, q.running);
+    },
+  });
+  new Gauge({
+    name: 'jobrunner_queue_oldest_pending_seconds',
+    help: 'How long the longest-waiting pending job has waited (0 when none waits)',
+    registers,
+    async collect() {
+      const q = await sources.queue().catch(() => null);
+      this.reset();
+      if (q) this.set(q.oldestPendingAt ? Math.max(0, Date.now() - q.oldestPendingAt.getTime()) / 1000 : 0);
     },
   });
   new Gauge({

@@ -339,6 +339,27 @@ export const routes: Route[] = [
     response: { schema: S.IsolationRead, map: (d) => d.isolation },
   }),
   route({
+    method: 'GET', path: '/admin/status', tag: 'health', auth: true, action: 'system.read',
+    summary: 'The queue (pending, running, the oldest wait), every worker with its lease and running jobs, and this process\'s isolation',
+    description: 'Stored output per user is `GET /admin/storage`. Prometheus series of the same figures: `/metrics` (README, "Metrics").',
+    document: Ops.AdminStatusDocument,
+    variables: () => ({}),
+    status: 200,
+    response: {
+      schema: S.AdminStatusRead,
+      map: ({ adminStatus: s }) => ({
+        version: s.version,
+        database: s.database as 'sqlite' | 'postgresql',
+        queue: { pending: s.queue.pending, running: s.queue.running, oldest_pending_at: s.queue.oldestPendingAt },
+        workers: s.workers.map((w) => ({
+          id: w.id, hostname: w.hostname, pid: w.pid, started_at: w.startedAt, heartbeat_at: w.heartbeatAt,
+          lease_expires_at: w.leaseExpiresAt, expired: w.expired, running: w.running,
+        })),
+        isolation: s.isolation,
+      }),
+    },
+  }),
+  route({
     method: 'GET', path: '/admin/audit', tag: 'audit', auth: true, action: 'audit.read',
     summary: 'The audit trail, newest first: who did what, when, from where, on what, and how it ended',
     description: 'Filters: `actor_id`, `action` (e.g. `auth.login`, `job.submit`; README, "Audit trail"), `target_id`. Pages of `limit` (default 100); `X-Next-Cursor`, when present, is the `after` of the next page.',

@@ -297,6 +297,27 @@ export const StorageRead = z.object({
   }),
 });
 
+export const AdminStatusRead = z.object({
+  version: z.string(),
+  database: z.enum(['sqlite', 'postgresql']),
+  queue: z.object({
+    pending: z.number().int(),
+    running: z.number().int(),
+    oldest_pending_at: timestamp.nullable().meta({ description: 'When the longest-waiting pending job was submitted; null when none waits' }),
+  }),
+  workers: z.array(z.object({
+    id: z.string(),
+    hostname: z.string(),
+    pid: z.number().int(),
+    started_at: timestamp,
+    heartbeat_at: timestamp.meta({ description: 'Its last lease renewal' }),
+    lease_expires_at: timestamp,
+    expired: z.boolean().meta({ description: 'Past its lease and not reaped yet: another worker settles its jobs soon' }),
+    running: z.number().int().meta({ description: 'Jobs the database has running on it' }),
+  })).meta({ description: 'Registered workers, oldest first' }),
+  isolation: IsolationRead.meta({ description: 'This process\'s isolation (as GET /admin/isolation); null when it runs no jobs' }),
+});
+
 export const RetentionRunRead = z.object({
   started_at: timestamp,
   finished_at: timestamp,

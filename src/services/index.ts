@@ -14,6 +14,7 @@ import { createLogQuota } from './logQuota.js';
 import { createLogRemoval } from './logRemoval.js';
 import { createRetentionService } from './retention.js';
 import { createSessionStore } from './sessions.js';
+import { createStatusService } from './status.js';
 import { createUserService } from './users.js';
 
 export interface ServiceWiring {
@@ -50,6 +51,7 @@ export function createServices(deps: ServiceDeps, tokens: TokenIssuer, wiring: S
     live: createLiveService(deps, bus, { jobs, batches, auth }),
     retention: createRetentionService(deps, logRemoval, audit),
     health: createHealthService(deps, wiring.version, wiring.pingRedis, wiring.isolation),
+    status: createStatusService(deps, wiring.version, wiring.isolation),
   };
 }
 

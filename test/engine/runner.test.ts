@@ -59,7 +59,7 @@ describe('startRun', () => {
     expect(handle.pid).toBeTypeOf('number');
     expect(await handle.done).toEqual({
       exitCode: 0, signal: null, outcome: 'success', error: null,
-      stdoutBytes: 0, stderrBytes: 0, stdoutTruncated: false, stderrTruncated: false,
+      stdoutBytes: 0, stderrBytes: 0, stdoutTruncated: false, stderrTruncated: false, stdoutDropped: 0, stderrDropped: 0,
     });
   });
 
