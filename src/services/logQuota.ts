@@ -78,7 +78,7 @@ export function createLogQuota({ db, config, log }: ServiceDeps, removal: LogRem
     );
   }
 
-  return { check, usage };
+  return { check };
 }
 
 export type LogQuota = ReturnType<typeof createLogQuota>;

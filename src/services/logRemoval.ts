@@ -8,7 +8,7 @@ import type { Database } from '../db/client.js';
 import { Gone } from '../errors.js';
 
 /** What removing took: jobs newly marked and chunk rows deleted. */
-export interface Removed {
+interface Removed {
   jobs: number;
   chunks: number;
 }

@@ -83,7 +83,7 @@ export interface StorageReport {
 /** The users a storage report lists at most (most stored output first). */
 export const MAX_STORAGE_USERS = 1000;
 export const DEFAULT_STORAGE_USERS = 100;
-export const storageInput = z.strictObject({ first: z.number().int().min(1).max(MAX_STORAGE_USERS).nullish() });
+const storageInput = z.strictObject({ first: z.number().int().min(1).max(MAX_STORAGE_USERS).nullish() });
 
 // Another process's run: `SELECT pg_advisory_lock` for at most this long before a 409.
 const LOCK_WAIT_MS = 30_000;

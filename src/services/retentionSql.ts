@@ -7,7 +7,7 @@ import type { Database } from '../db/client.js';
 import { sqliteTime } from '../db/insertJobs.js';
 import { TERMINAL } from './jobSpec.js';
 
-export interface Position {
+interface Position {
   at: Date;
   id: string;
 }
@@ -15,7 +15,7 @@ export interface Position {
 /** The start of a walk: before every row. */
 export const START: Position = { at: new Date(0), id: '' };
 
-export interface JobRow {
+interface JobRow {
   id: string;
   at: Date;
   workingDir: string;
