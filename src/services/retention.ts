@@ -190,33 +190,33 @@ export function createRetentionService({ db, config, log }: ServiceDeps, removal
     }
   }
 
-  async function pragma(text: string): Promise<Record<string, unknown>> {
+  async function firstRow(text: string): Promise<Record<string, unknown>> {
     const rows = await prisma.$queryRawUnsafe<Record<string, unknown>[]>(text);
     return rows[0] ?? {};
   }
 
   /** SQLite: free pages back to the file system (incremental vacuum), then the WAL folded in and truncated. */
   async function reclaimSqlite(): Promise<void> {
-    if (num((await pragma('PRAGMA auto_vacuum')).auto_vacuum) === 2) {
-      while (num((await pragma('PRAGMA freelist_count')).freelist_count) > 0) {
+    if (num((await firstRow('PRAGMA auto_vacuum')).auto_vacuum) === 2) {
+      while (num((await firstRow('PRAGMA freelist_count')).freelist_count) > 0) {
         await prisma.$queryRawUnsafe(`PRAGMA incremental_vacuum(${VACUUM_PAGES})`);
         await yieldToOthers();
       }
     }
-    await pragma('PRAGMA wal_checkpoint(TRUNCATE)');
+    await firstRow('PRAGMA wal_checkpoint(TRUNCATE)');
   }
 
   async function databaseSize(): Promise<DatabaseSize> {
     if (config.database.provider === 'postgresql') {
-      const row = await pragma('SELECT pg_database_size(current_database())::bigint AS bytes');
+      const row = await firstRow('SELECT pg_database_size(current_database())::bigint AS bytes');
       return { provider: 'postgresql', bytes: num(row.bytes), walBytes: null, freeBytes: null, autoVacuum: null };
     }
     const file = config.database.file;
     const size = (path: string) => stat(path).then((s) => s.size, () => 0);
     const [main, wal] = await Promise.all([size(file), size(`${file}-wal`)]);
-    const pageSize = num((await pragma('PRAGMA page_size')).page_size);
-    const free = num((await pragma('PRAGMA freelist_count')).freelist_count);
-    const mode = ['none', 'full', 'incremental'][num((await pragma('PRAGMA auto_vacuum')).auto_vacuum)] ?? 'none';
+    const pageSize = num((await firstRow('PRAGMA page_size')).page_size);
+    const free = num((await firstRow('PRAGMA freelist_count')).freelist_count);
+    const mode = ['none', 'full', 'incremental'][num((await firstRow('PRAGMA auto_vacuum')).auto_vacuum)] ?? 'none';
     return { provider: 'sqlite', bytes: main + wal, walBytes: wal, freeBytes: free * pageSize, autoVacuum: mode };
   }
 
@@ -275,6 +275,10 @@ export function createRetentionService({ db, config, log }: ServiceDeps, removal
       busy = true;
       try {
         return await locked(wait, () => runPolicy(now ?? new Date()));
+      } catch (err) {
+        // It may have stopped between marking jobs and deleting their chunks: the next run sweeps.
+        swept = false;
+        throw err;
       } finally {
         busy = false;
       }
@@ -283,8 +287,10 @@ export function createRetentionService({ db, config, log }: ServiceDeps, removal
     return next;
   }
 
-  const detail = (r: RetentionReport) =>
-    JSON.stringify({ jobsDeleted: r.jobsDeleted, batchesDeleted: r.batchesDeleted, logsRemoved: r.logsRemoved, chunksDeleted: r.chunksDeleted, runDirsRemoved: r.runDirsRemoved, databaseBytesBefore: r.databaseBytesBefore, databaseBytesAfter: r.databaseBytesAfter });
+  const counts = (r: RetentionReport) => ({
+    jobsDeleted: r.jobsDeleted, batchesDeleted: r.batchesDeleted, logsRemoved: r.logsRemoved, chunksDeleted: r.chunksDeleted,
+    runDirsRemoved: r.runDirsRemoved, databaseBytesBefore: r.databaseBytesBefore, databaseBytesAfter: r.databaseBytesAfter,
+  });
 
   const removedAny = (r: RetentionReport) => r.jobsDeleted + r.batchesDeleted + r.logsRemoved + r.chunksDeleted + r.runDirsRemoved > 0;
 
@@ -294,8 +300,8 @@ export function createRetentionService({ db, config, log }: ServiceDeps, removal
     const base = { action: 'retention.run' as const, actorId: viewer.id, clientAddress: viewer.address, targetType: 'storage' as const, targetId: null };
     try {
       const r = (await exclusive(true))!;
-      await audit.record({ ...base, outcome: 'success', detail: detail(r) });
-      log.info('retention run', { by: viewer.id, ...JSON.parse(detail(r)) });
+      await audit.record({ ...base, outcome: 'success', detail: JSON.stringify(counts(r)) });
+      log.info('retention run', { by: viewer.id, ...counts(r) });
       return r;
     } catch (err) {
       await audit.record({ ...base, outcome: 'failure' });
@@ -310,12 +316,11 @@ export function createRetentionService({ db, config, log }: ServiceDeps, removal
     try {
       const r = await exclusive(false, now);
       if (r && removedAny(r)) {
-        await audit.record({ ...base, outcome: 'success', detail: detail(r) });
-        log.info('retention run', JSON.parse(detail(r)));
+        await audit.record({ ...base, outcome: 'success', detail: JSON.stringify(counts(r)) });
+        log.info('retention run', counts(r));
       }
       return r;
     } catch (err) {
-      swept = false;
       log.warn('retention run failed; retried at the next interval', { err: (err as Error).message });
       await audit.record({ ...base, outcome: 'failure' });
       return null;
