@@ -91,10 +91,18 @@ describe('metrics on the API port', () => {
     const ws = wsClient(s, op.token);
     const updates = track(ws.client, JOB_UPDATED, { id: job.id });
     await waitFor(() => updates.values.length > 0);
+    const sse = await fetch(`${s.url}/graphql`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${op.token}`, 'content-type': 'application/json', accept: 'text/event-stream' },
+      body: JSON.stringify({ query: JOB_UPDATED, variables: { id: job.id } }),
+    });
+    expect(sse.status).toBe(200);
+    const sseReading = sse.text();
 
+    const live = (m: Map<string, Family>, transport: string) => valueOf(m, 'jobrunner_live_subscribers', { transport });
     const open = await waitFor(async () => {
       const m = await scrape(s.url);
-      return valueOf(m, 'jobrunner_live_subscribers', { transport: 'rest-stream' }) === 1 && valueOf(m, 'jobrunner_live_subscribers', { transport: 'graphql-ws' }) === 1 && m;
+      return live(m, 'rest-stream') === 1 && live(m, 'graphql-ws') === 1 && live(m, 'sse') === 1 && m;
     });
     expect(valueOf(open, 'jobrunner_websocket_connections', { protocol: 'graphql-transport-ws' })).toBe(1);
     // The queue gauges are read from the database at most every 2 s, whatever the scrape rate.
@@ -104,14 +112,11 @@ describe('metrics on the API port', () => {
     expect((await s.request('POST', `/jobs/${job.id}/cancel`, { token: op.token })).status).toBe(200);
     await reading;
     await updates.done;
+    expect(await sseReading).toContain('event: complete');
     await ws.dispose();
     await waitFor(async () => {
       const m = await scrape(s.url);
-      return (
-        valueOf(m, 'jobrunner_live_subscribers', { transport: 'rest-stream' }) === 0 &&
-        valueOf(m, 'jobrunner_live_subscribers', { transport: 'graphql-ws' }) === 0 &&
-        valueOf(m, 'jobrunner_websocket_connections', { protocol: 'graphql-transport-ws' }) === 0
-      );
+      return live(m, 'rest-stream') === 0 && live(m, 'graphql-ws') === 0 && live(m, 'sse') === 0 && valueOf(m, 'jobrunner_websocket_connections', { protocol: 'graphql-transport-ws' }) === 0;
     });
   });
 
