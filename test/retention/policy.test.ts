@@ -96,6 +96,11 @@ describe.each(PROVIDERS)('retention policy on %s', (provider) => {
     await backdateBatch(kept.id, 40);
     await prisma().job.update({ where: { id: running.id }, data: { createdAt: new Date(Date.now() - 40 * DAY) } });
 
+    // A run that stopped after marking a job and before deleting its chunks (a crash): the next process's first run sweeps them.
+    const interrupted = await finished(user.token);
+    await prisma().job.update({ where: { id: interrupted.id }, data: { logsRemovedAt: new Date() } });
+    expect(await chunks(interrupted.id)).toBeGreaterThan(0);
+
     const runDirs = [...old, ...gone.jobs].map((j) => j.working_dir);
     for (const d of runDirs) expect(existsSync(d), `run directory ${d} before`).toBe(true);
     const keptBefore = (await s.request('GET', `/job-batches/${kept.id}`, { token: user.token })).body;
@@ -135,6 +140,9 @@ describe.each(PROVIDERS)('retention policy on %s', (provider) => {
     expect({ status: keptAfter.status, counts: keptAfter.job_counts, jobs: keptAfter.jobs.map((j: JobRead) => j.id) }).toEqual({
       status: keptBefore.status, counts: keptBefore.job_counts, jobs: keptBefore.jobs.map((j: JobRead) => j.id),
     });
+
+    expect(await chunks(interrupted.id), 'chunks of a job marked by an interrupted run').toBe(0);
+    expect((await s.request('GET', `/jobs/${interrupted.id}`, { token: user.token })).status).toBe(200);
 
     // Recent jobs keep every chunk and their logs.
     expect(await Promise.all(recent.map((j) => chunks(j.id)))).toEqual(recentChunks);
