@@ -112,7 +112,9 @@ describe('users and limits', () => {
   it('users: usage errors, a duplicate email (the server\'s reason), an unknown user', async () => {
     expect((await cli(['users', 'create', '--role', 'viewer'], { env: admin })).code).toBe(2);
     expect(await cli(['users', 'update', 'someone@example.com'], { env: admin })).toMatchObject({ code: 2 });
-    expect((await cli(['users', 'update', 'x', '--role', 'king'], { env: admin })).stderr).toContain('--role takes admin, operator, viewer, not "king"');
+    const king = await cli(['users', 'update', 'x', '--role', 'king'], { env: admin });
+    expect(king.code).toBe(1);
+    expect(king.stderr).toMatch(/^error: invalid input:\n {2}--role: /);
     const dup = await cli(['users', 'create', '--email', 'admin@example.com'], { env: admin, input: 'Whatever123!' });
     expect(dup.code).toBe(1);
     expect(dup.stderr).toMatch(/^error: A user with this email already/);

@@ -174,8 +174,8 @@ describe('ls, show, logs, wait, cancel, purge, stats', () => {
     expect(table.stdout).not.toContain('\x1b['); // no colour when stdout is not a terminal
 
     const bad = await jr(['ls', '--status', 'done']);
-    expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain('--status takes pending, running, success, failed, canceled');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toBe("error: invalid input:\n  --status: Input should be one or more of 'pending', 'running', 'success', 'failed', 'canceled', comma-separated or repeated; not 'done'\n");
   });
 
   it('show, logs and wait agree with REST; unknown ids are exit 4 "no job <id>"', async () => {

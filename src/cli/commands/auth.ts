@@ -46,7 +46,7 @@ export async function login(ctx: Ctx): Promise<void> {
   const previous = readLogin();
   const email = str(ctx.values, 'email') ?? previous?.email ?? (await askEmail());
   if (!email) throw new CliError('no email given', EXIT.usage);
-  const days = intOption(ctx.values, 'days', 1, 365);
+  const days = intOption(ctx.values, 'days');
   const password = await readPassword({ env: 'JOBRUNNER_PASSWORD', prompt: `password for ${email} on ${server}: `, stdin: true });
   if (!password) throw new CliError('no password given (JOBRUNNER_PASSWORD, a terminal prompt, or stdin)', EXIT.usage);
 
@@ -61,6 +61,7 @@ export async function login(ctx: Ctx): Promise<void> {
     const made = await asSession.request<{ id: string; token: string; expires_at: string }>('POST', '/auth/tokens', {
       body: { name: `jobrunner CLI on ${hostname()}`.slice(0, 100), scopes: ROLE_SCOPES[me.role], ...(days && { expires_in_days: days }) },
       accept: [404],
+      fields: { expires_in_days: '--days' },
     });
     if (made.status === 404) {
       // A server without API tokens: keep the session.

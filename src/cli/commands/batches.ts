@@ -59,9 +59,9 @@ export async function batchSubmit(ctx: Ctx): Promise<number> {
 }
 
 export async function batchLs(ctx: Ctx): Promise<number> {
-  const q = new URLSearchParams({ order: 'desc', limit: String(intOption(ctx.values, 'limit', 1, 1000) ?? 20) });
+  const q = new URLSearchParams({ order: 'desc', limit: String(intOption(ctx.values, 'limit') ?? 20) });
   if (str(ctx.values, 'name')) q.set('name', str(ctx.values, 'name')!);
-  const batches = await ctx.api.get<BatchRead[]>(`/job-batches?${q}`);
+  const batches = await ctx.api.get<BatchRead[]>(`/job-batches?${q}`, { fields: { limit: '--limit', name: '--name' } });
   if (ctx.json) return printJson(batches), 0;
   if (!batches.length) return process.stderr.write('no batches\n'), 0;
   process.stdout.write(table(['ID', 'STATUS', 'JOBS', 'CREATED', 'NAME'], batches.map((b) => [b.id, statusText(b.status), String(b.job_counts.total), when(b.created_at), b.name])));
