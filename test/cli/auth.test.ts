@@ -63,6 +63,18 @@ describe('login, whoami, logout', () => {
     expect(after.stderr).toContain("not logged in to http://localhost:8000: run `jobrunner login`");
   });
 
+  it('logging in again as the same user revokes the token it replaces', async () => {
+    const operator = await s.user('operator');
+    const login1 = await cli(['login', '--server', s.url, '--email', operator.email], { env, input: operator.password });
+    expect(login1.code).toBe(0);
+    const first = stored().token;
+    expect((await cli(['login'], { env, input: operator.password })).code).toBe(0); // the server and email of the last login
+    expect(stored().token).not.toBe(first);
+    expect((await s.request('GET', '/users/me', { token: first })).status).toBe(401);
+    expect((await s.request('GET', '/users/me', { token: stored().token })).status).toBe(200);
+    await cli(['logout'], { env: { ...env, JOBRUNNER_PASSWORD: operator.password } });
+  });
+
   it('logout without a password forgets the API token and says it stays valid and how to revoke it', async () => {
     const viewer = await s.user('viewer');
     expect((await cli(['login', '--server', s.url, '--email', viewer.email], { env: { ...env, JOBRUNNER_PASSWORD: viewer.password } })).code).toBe(0);

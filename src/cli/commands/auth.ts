@@ -41,6 +41,22 @@ async function passwordSession(api: Api, email: string, password: string): Promi
   return { token: res.body.access_token, expiresIn: res.body.expires_in };
 }
 
+/** A login that keeps the session token itself. */
+function sessionLogin(server: string, me: Me, session: { token: string; expiresIn: number }): StoredLogin {
+  return { server, token: session.token, token_kind: 'session', token_id: null, email: me.email, expires_at: new Date(Date.now() + session.expiresIn * 1000).toISOString() };
+}
+
+/** A login that keeps a new API token with the widest scopes of `me`'s role; null when the server has no API tokens. */
+async function apiTokenLogin(asSession: Api, me: Me, days: number | undefined): Promise<StoredLogin | null> {
+  const made = await asSession.request<{ id: string; token: string; expires_at: string }>('POST', '/auth/tokens', {
+    body: { name: `jobrunner CLI on ${hostname()}`.slice(0, 100), scopes: ROLE_SCOPES[me.role], ...(days && { expires_in_days: days }) },
+    accept: [404],
+    fields: { expires_in_days: '--days' },
+  });
+  if (made.status === 404) return null;
+  return { server: asSession.target.server, token: made.body.token, token_kind: 'api', token_id: made.body.id, email: me.email, expires_at: made.body.expires_at };
+}
+
 export async function login(ctx: Ctx): Promise<void> {
   const server = ctx.api.target.server;
   const previous = readLogin();
@@ -50,28 +66,13 @@ export async function login(ctx: Ctx): Promise<void> {
   const password = await readPassword({ env: 'JOBRUNNER_PASSWORD', prompt: `password for ${email} on ${server}: `, stdin: true });
   if (!password) throw new CliError('no password given (JOBRUNNER_PASSWORD, a terminal prompt, or stdin)', EXIT.usage);
 
-  const anonymous = new Api({ server, token: null, login: null });
-  const session = await passwordSession(anonymous, email, password);
+  const session = await passwordSession(new Api({ server, token: null, login: null }), email, password);
   const asSession = new Api({ server, token: session.token, login: null });
   const me = await asSession.get<Me>('/users/me');
-  let stored: StoredLogin;
-  if (ctx.values.session) {
-    stored = { server, token: session.token, token_kind: 'session', token_id: null, email: me.email, expires_at: new Date(Date.now() + session.expiresIn * 1000).toISOString() };
-  } else {
-    const made = await asSession.request<{ id: string; token: string; expires_at: string }>('POST', '/auth/tokens', {
-      body: { name: `jobrunner CLI on ${hostname()}`.slice(0, 100), scopes: ROLE_SCOPES[me.role], ...(days && { expires_in_days: days }) },
-      accept: [404],
-      fields: { expires_in_days: '--days' },
-    });
-    if (made.status === 404) {
-      // A server without API tokens: keep the session.
-      stored = { server, token: session.token, token_kind: 'session', token_id: null, email: me.email, expires_at: new Date(Date.now() + session.expiresIn * 1000).toISOString() };
-    } else {
-      stored = { server, token: made.body.token, token_kind: 'api', token_id: made.body.id, email: me.email, expires_at: made.body.expires_at };
-      // The API token is what stays; the password session is not needed any more.
-      await asSession.request('POST', '/auth/logout', { accept: [401, 403] });
-    }
-  }
+  const token = ctx.values.session ? null : await apiTokenLogin(asSession, me, days);
+  // The API token is what stays; the password session is not needed any more.
+  if (token) await asSession.request('POST', '/auth/logout', { accept: [401, 403] });
+  const stored = token ?? sessionLogin(server, me, session);
   writeLogin(stored);
   // Replacing a login of the same account: its token goes (another account's password is not ours to try).
   if (previous && previous.token !== stored.token && previous.server === server && previous.email === me.email) await revokeQuietly(previous, password);
