@@ -189,6 +189,7 @@ export const JobRead = z.object({
   cancel_requested: z.boolean().meta({
     description: 'true when a cancel or force-complete was asked for while the job runs and is not yet carried out (the job is still running; its processes are not confirmed dead)',
   }),
+  logs_removed_at: timestamp.nullable().meta({ description: 'When retention or the log quota removed the stored output (GET /jobs/{id}/logs then answers 410); null while it is kept' }),
   limits: ResourceLimitsRead,
 });
 

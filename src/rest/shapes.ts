@@ -76,6 +76,7 @@ export const jobRead = (j: Ops.JobFieldsFragment): z.infer<typeof JobRead> => ({
   worker_id: j.workerId,
   worker_host: j.workerHost,
   cancel_requested: j.cancelRequested,
+  logs_removed_at: j.logsRemovedAt,
   limits: {
     memory_mb: j.limits.memoryMb,
     pids: j.limits.pids,

@@ -11,7 +11,7 @@ import { restClient, tokenClient, waitFor, type TestServer } from './server.js';
 export const JOB_READ_KEYS = [
   'id', 'name', 'command', 'working_dir', 'env', 'payload', 'status', 'exit_code', 'error',
   'owner_id', 'batch_id', 'timeout_seconds', 'created_at', 'started_at', 'finished_at',
-  'attempt', 'worker_id', 'worker_host', 'cancel_requested', 'limits',
+  'attempt', 'worker_id', 'worker_host', 'cancel_requested', 'logs_removed_at', 'limits',
 ] as const;
 /** JobRead.limits: every key always present, null = unlimited. */
 export const RESOURCE_LIMIT_KEYS = ['memory_mb', 'pids', 'cpu_seconds', 'open_files', 'file_size_mb'] as const;
@@ -42,6 +42,8 @@ export interface JobRead {
   worker_host: string | null;
   /** A stop asked for and not yet carried out. */
   cancel_requested: boolean;
+  /** When the stored output was removed (retention, log quota); null while kept. */
+  logs_removed_at: string | null;
   limits: ResourceLimitsRead;
 }
 

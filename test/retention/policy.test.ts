@@ -146,7 +146,10 @@ describe.each(PROVIDERS)('retention policy on %s', (provider) => {
 
     // Recent jobs keep every chunk and their logs.
     expect(await Promise.all(recent.map((j) => chunks(j.id)))).toEqual(recentChunks);
-    for (const j of recent) expect((await s.request('GET', `/jobs/${j.id}/logs`, { token: s.adminToken })).body.stdout).toMatch(/^out-/);
+    for (const j of recent) {
+      expect((await s.request('GET', `/jobs/${j.id}/logs`, { token: s.adminToken })).body.stdout).toMatch(/^out-/);
+      expect((await s.request('GET', `/jobs/${j.id}`, { token: s.adminToken })).body.logs_removed_at).toBeNull();
+    }
     expect((await s.request('GET', `/jobs/${running.id}`, { token: user.token })).body.status).toBe('running');
     await s.request('POST', `/jobs/${running.id}/cancel`, { token: user.token });
 
@@ -168,7 +171,9 @@ describe.each(PROVIDERS)('retention policy on %s', (provider) => {
     expect(await chunks(job.id)).toBe(0);
     const when = row.logsRemovedAt!.toISOString();
 
-    expect((await s.request('GET', `/jobs/${job.id}`, { token: user.token })).status).toBe(200);
+    const read = await s.request('GET', `/jobs/${job.id}`, { token: user.token });
+    expect(read.status).toBe(200);
+    expect(read.body.logs_removed_at).toBe(when);
     const logs = await s.request('GET', `/jobs/${job.id}/logs`, { token: user.token });
     expect(logs.status).toBe(410);
     expect(logs.body.detail).toContain(`removed at ${when}`);
@@ -176,6 +181,7 @@ describe.each(PROVIDERS)('retention policy on %s', (provider) => {
     expect(stream.status).toBe(410);
     expect(stream.body.detail).toContain(`removed at ${when}`);
 
+    expect((await s.graphql('query($id: ID!) { job(id: $id) { logsRemovedAt } }', { id: job.id }, user.token)).data.job.logsRemovedAt).toBe(when);
     const gql = await s.graphql('query($id: ID!) { job(id: $id) { id logs { stdout } } }', { id: job.id }, user.token);
     expect(gql.errors?.[0]).toMatchObject({ extensions: { code: 'GONE' } });
     expect(gql.errors?.[0].message).toContain(when);

@@ -120,6 +120,12 @@ export const JobType = builder.prismaObject('Job', {
         'True when a cancel or force-complete has been asked for while the job runs and its owning worker has not yet recorded the outcome (the job is still RUNNING and its processes are not confirmed dead).',
       resolve: (j) => j.stopRequest !== null,
     }),
+    logsRemovedAt: t.expose('logsRemovedAt', {
+      type: 'DateTime',
+      nullable: true,
+      complexity: 0,
+      description: 'When retention or the log quota removed the stored output (logs then answer GONE); null while it is kept.',
+    }),
     limits: t.field({
       type: ResourceLimitsType,
       description: 'The resource limits in force: what the job asked for, else the defaults, within the ceilings configured now.',
