@@ -19,6 +19,7 @@ const figures: Record<string, () => Promise<FigureReport>> = {
   logs: async () => (await import('./logs.js')).logs(),
   fanout: async () => (await import('./fanout.js')).fanout(),
   cluster: async () => (await import('./cluster.js')).cluster(),
+  dashboard: async () => (await import('./dashboard.js')).dashboard(),
   retention: async () => (await import('./retention.js')).retention(),
 };
 

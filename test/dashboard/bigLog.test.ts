@@ -46,7 +46,7 @@ describe('log viewer with a 10 MiB log', () => {
           counts.push(await rows.count());
           return page.locator('.log-phase').innerText();
         },
-        { timeout: 90_000, intervals: [250] },
+        { timeout: 90_000, interval: 250 },
       )
       .toBe('complete');
     expect(await page.locator('.log-size').innerText()).toMatch(/^163,840 lines · 10240\.0 KiB/);

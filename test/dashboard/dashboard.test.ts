@@ -330,7 +330,7 @@ describe('web dashboard', () => {
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('heading', { name: /bookmarked/ }).waitFor({ timeout: 10_000 });
     expect(page.url()).toContain(`#/jobs/${job.body.id}`);
-    await s.request('POST', `/jobs/${job.body.id}/cancel`, { token: op.token });
+    await s.request('POST', `/jobs/${job.body.id}/cancel`, { token: s.adminToken });
     // The refused requests (401 from the server) are the only errors the console shows.
     expect(w.problems.filter((p) => !/status of 401/.test(p))).toEqual([]);
     await w.context.close();

@@ -54,7 +54,8 @@ export function formatDuration(from: string | null, to: string | null): string {
   return m < 60 ? `${m} min ${Math.round((ms % 60_000) / 1000)} s` : `${Math.floor(m / 60)} h ${m % 60} min`;
 }
 
-export const shortId = (id: string) => id.slice(0, 8);
+// The end of an id: ids are time-ordered (UUIDv7), so their starts are alike.
+export const shortId = (id: string) => id.slice(-8);
 
 export function ErrorBanner({ error }: { error: string | null }) {
   if (!error) return null;
