@@ -34,8 +34,8 @@ export interface ThroughputRun {
   machineCpuMsPerJob: number;
 }
 
-/** Submits `JOBS` jobs from 50 clients on a server with a worker; waits until all are terminal. */
-export async function oursThroughput(server: BenchServer, token: string, command: string[] = ['true']): Promise<ThroughputRun> {
+/** Submits `count` (JOBS) jobs from 50 clients on a server with a worker; waits until all are terminal. */
+export async function oursThroughput(server: BenchServer, token: string, command: string[] = ['true'], count = JOBS): Promise<ThroughputRun> {
   const { api } = server;
   // Warm-up: JIT, statement caches, run directories.
   await concurrently(WARMUP_JOBS, 10, async () => void (await submit(api, token, command, 'warmup')));
@@ -46,14 +46,14 @@ export async function oursThroughput(server: BenchServer, token: string, command
   const own0 = cpuMs(server.pid) ?? 0;
   const machine0 = machineBusyMs();
   const t0 = nowMs();
-  await concurrently(JOBS, CLIENTS, async () => void (await submit(api, token, command)));
+  await concurrently(count, CLIENTS, async () => void (await submit(api, token, command)));
   const submitMs = nowMs() - t0;
-  const done = await waitAllTerminal(api, token, WARMUP_JOBS + JOBS, 600_000);
+  const done = await waitAllTerminal(api, token, WARMUP_JOBS + count, 600_000);
   const cpu1 = cpuMsTree(server.pid);
   const own1 = cpuMs(server.pid) ?? 0;
   const machine1 = machineBusyMs();
   const measured = (await listAll(api, token)).filter((j) => Date.parse(j.created_at) >= Math.floor(t0));
-  if (measured.length !== JOBS) throw new Error(`expected ${JOBS} measured jobs, found ${measured.length}`);
+  if (measured.length !== count) throw new Error(`expected ${count} measured jobs, found ${measured.length}`);
   const lastFinish = Math.max(...measured.map((j) => Date.parse(j.finished_at!)));
   return {
     elapsedMs: lastFinish - t0,
@@ -61,9 +61,9 @@ export async function oursThroughput(server: BenchServer, token: string, command
     submitMs,
     failed: measured.filter((j) => j.status !== 'success').length,
     queueMs: measured.map((j) => Date.parse(j.started_at!) - Date.parse(j.created_at)),
-    cpuMsPerJob: (cpu1 - cpu0) / JOBS,
-    serverCpuMsPerJob: (own1 - own0) / JOBS,
-    machineCpuMsPerJob: (machine1 - machine0) / JOBS,
+    cpuMsPerJob: (cpu1 - cpu0) / count,
+    serverCpuMsPerJob: (own1 - own0) / count,
+    machineCpuMsPerJob: (machine1 - machine0) / count,
   };
 }
 

@@ -21,6 +21,7 @@ const figures: Record<string, () => Promise<FigureReport>> = {
   cluster: async () => (await import('./cluster.js')).cluster(),
   dashboard: async () => (await import('./dashboard.js')).dashboard(),
   retention: async () => (await import('./retention.js')).retention(),
+  metrics: async () => (await import('./metrics.js')).metricsFigure(),
 };
 
 async function main() {

@@ -89,7 +89,7 @@ export function workerObserver(metrics: Metrics): WorkerObserver {
 const PRISMA_ERRORS = /^Prisma(ClientKnownRequest|ClientUnknownRequest|ClientInitialization|ClientRustPanic|ClientValidation)Error$|^DriverAdapterError$/;
 
 /** True when `err` (or its cause) comes from the database driver or Prisma. */
-export function isDatabaseError(err: unknown): boolean {
+function isDatabaseError(err: unknown): boolean {
   for (let e = err, depth = 0; e && typeof e === 'object' && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
     if (PRISMA_ERRORS.test((e as Error).constructor?.name ?? '') || PRISMA_ERRORS.test((e as Error).name ?? '')) return true;
   }

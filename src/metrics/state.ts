@@ -17,16 +17,16 @@ export interface QueueState extends QueueDepth {
 }
 
 /** The queue and worker counts (the admin status's own reads), at most one read per CACHE_MS; a failed read is not cached. */
-export function createQueueReader(db: Database, now: () => number = Date.now): () => Promise<QueueState> {
+export function createQueueReader(db: Database): () => Promise<QueueState> {
   let cached: { at: number; value: Promise<QueueState> } | null = null;
   async function read(): Promise<QueueState> {
     const [queue, workers] = await Promise.all([readQueueDepth(db), readWorkerLeases(db)]);
     return { ...queue, workers: workers.length, workersExpired: workers.filter((w) => w.expired).length };
   }
   return () => {
-    if (cached && now() - cached.at < CACHE_MS) return cached.value;
+    if (cached && Date.now() - cached.at < CACHE_MS) return cached.value;
     const value = read();
-    cached = { at: now(), value };
+    cached = { at: Date.now(), value };
     value.catch(() => (cached = null));
     return value;
   };

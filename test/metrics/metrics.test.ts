@@ -164,3 +164,26 @@ describe('metrics exposure without a token', () => {
     }
   });
 });
+
+describe('database errors', () => {
+  it('counts a request that failed on the database, and nothing for answers the API names', async () => {
+    const s = await startServer('sqlite', { METRICS_PUBLIC: 'on' });
+    try {
+      const job = await submit(s, s.adminToken, { command: ['echo', 'hi'] });
+      await waitTerminal(s, s.adminToken, job.id);
+      const before = valueOf(await scrape(s.url, null), 'jobrunner_database_errors_total');
+      expect((await s.request('GET', '/jobs/no-such-job', { token: s.adminToken })).status).toBe(404);
+      // A real database fault: the table the logs are read from is gone.
+      await s.app.db.prisma.$executeRawUnsafe('ALTER TABLE job_log_chunks RENAME TO job_log_chunks_away');
+      try {
+        expect((await s.request('GET', `/jobs/${job.id}/logs`, { token: s.adminToken })).status).toBe(500);
+      } finally {
+        await s.app.db.prisma.$executeRawUnsafe('ALTER TABLE job_log_chunks_away RENAME TO job_log_chunks');
+      }
+      expect(valueOf(await scrape(s.url, null), 'jobrunner_database_errors_total') - before).toBe(1);
+      expect((await getLogs(s, s.adminToken, job.id)).stdout).toBe('hi\n');
+    } finally {
+      await s.stop();
+    }
+  });
+});
