@@ -188,8 +188,8 @@ describe('web dashboard', () => {
     const rows = await page.locator('.log-row .txt').allInnerTexts();
     expect(rows).toEqual([
       'red plain boldgreen orange',
-      '␛]52;c;SGVsbG8=␇clipboard',
-      '␛[2Jcleared ␛[?1049h alt',
+      '^[]52;c;SGVsbG8=^Gclipboard',
+      '^[[2Jcleared ^[[?1049h alt',
       '<script>window.pwned = 1</script><img src=x onerror="window.pwned = 2">',
     ]);
     expect(await page.locator('.log-row .fg1').first().innerText()).toBe('red');

@@ -1,6 +1,6 @@
 // Terminal output to styled text segments. Only SGR sequences (ESC [ … m)
 // change how text looks; every other escape or control character is made
-// visible as text (ESC as ␛, C0 controls as their control pictures), so no
+// visible as text (in caret notation: ESC as ^[, BEL as ^G), so no
 // output can clear the view, set a title, reach the clipboard (OSC 52) or
 // inject markup: segments become text nodes, never HTML.
 
@@ -84,13 +84,15 @@ export function applySgr(s: Style, params: string): Style {
   return next;
 }
 
-/** A visible stand-in for a control character. */
+/**
+ * A visible stand-in for a control character, in caret notation as `cat -v`
+ * writes it (ESC is ^[, BEL ^G, DEL ^?): plain ASCII, so every font shows it.
+ */
 function picture(ch: string): string {
   const code = ch.charCodeAt(0);
-  if (code === 0x1b) return '␛';
-  if (code < 0x20) return String.fromCharCode(0x2400 + code);
-  if (code === 0x7f) return '␡';
-  return `<${code.toString(16).padStart(2, '0')}>`; // C1 controls
+  if (code < 0x20) return '^' + String.fromCharCode(code + 64);
+  if (code === 0x7f) return '^?';
+  return `\\x${code.toString(16).padStart(2, '0')}`; // C1 controls
 }
 
 // CSI: ESC [ params intermediates final; OSC: ESC ] … (BEL | ESC \); other: ESC + one char.
@@ -123,7 +125,7 @@ export function parseLine(text: string, style: Style = PLAIN): { segments: Segme
           current = applySgr(current, csi[1]!);
         } else {
           flush();
-          segments.push({ text: '␛' + csi[0].slice(1), style: null, escaped: true });
+          segments.push({ text: '^[' + csi[0].slice(1), style: null, escaped: true });
         }
         i += csi[0].length;
         continue;
