@@ -41,7 +41,7 @@ async function serve(role: { worker: boolean; http: boolean }) {
     const { lockDataDir, DataDirLocked } = await import('./dataDirLock.js');
     try {
       const lock = lockDataDir(cfg.dataDir);
-      if (lock.tookOverFrom !== null) log.warn('took over a stale data directory lock: its process is gone', { path: lock.path, deadPid: lock.tookOverFrom });
+      if (lock.tookOverFrom !== null) log.warn('the previous server on this data directory did not stop cleanly (killed or crashed)', { dataDir: cfg.dataDir, previousPid: lock.tookOverFrom });
     } catch (err) {
       if (err instanceof DataDirLocked) fail(err.message);
       throw err;
