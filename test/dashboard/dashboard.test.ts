@@ -119,6 +119,8 @@ describe('web dashboard', () => {
     // The blocker shows canceled, the counts follow.
     await expect.poll(() => page.locator(`tr[data-job-id="${blocker.body.id}"] .status-cell`).innerText()).toBe('canceled');
     await expect.poll(() => page.locator('.stat-success .stat-count').innerText()).toBe('1');
+    // The events came over the browser's own WebSocket to this server, which the CSP's connect-src 'self' allows.
+    expect(new Set(w.sockets)).toEqual(new Set([`${s.url.replace(/^http/, 'ws')}/graphql`]));
     await screenshot(page, 'jobs');
     expect(w.problems).toEqual([]);
     await w.context.close();
@@ -200,6 +202,31 @@ describe('web dashboard', () => {
     await screenshot(page, 'job-ansi');
     expect(await page.locator('.log-box script, .log-box img').count()).toBe(0);
     expect(await page.evaluate(() => (window as unknown as { pwned?: number }).pwned)).toBeUndefined();
+
+    // stdout and stderr interleaved in order, each row marked with its stream.
+    const script = [
+      "printf '\\033[1mbuild\\033[0m step 1/3: compiling\\n'",
+      "printf '\\033[32mok\\033[0m 42 files\\n'",
+      "printf '\\033[33mwarning\\033[0m: unused variable x\\n' >&2",
+      "printf 'step 2/3: \\033[36mtesting\\033[0m\\n'",
+      "printf '\\033[31merror\\033[0m: 1 test failed\\n' >&2",
+      "printf 'step 3/3: \\033[35mpackaging\\033[0m\\n'",
+    ].join('; sleep 0.05; ');
+    const build = await s.request('POST', '/jobs', { token: s.adminToken, body: { name: 'build', command: ['sh', '-c', script] } });
+    await waitFor(async () => (await jobStatus(build.body.id)) === 'success');
+    await page.goto(`${s.url}/#/jobs/${build.body.id}`);
+    await expect.poll(() => page.locator('.log-phase').innerText(), { timeout: 20_000 }).toBe('complete');
+    const marks = await page.locator('.log-row').evaluateAll((rows) => rows.map((r) => `${r.querySelector('.mark')!.textContent} ${r.querySelector('.txt')!.textContent}`));
+    expect(marks).toEqual([
+      'out build step 1/3: compiling',
+      'out ok 42 files',
+      'err warning: unused variable x',
+      'out step 2/3: testing',
+      'err error: 1 test failed',
+      'out step 3/3: packaging',
+    ]);
+    expect(await page.locator('.log-row.stderr').count()).toBe(2);
+    await screenshot(page, 'job-build-log');
     expect(w.problems).toEqual([]);
     await w.context.close();
   });

@@ -35,6 +35,8 @@ export interface Watched {
   problems: string[];
   /** Every request the page made. */
   requests: Request[];
+  /** URLs of the WebSockets the page opened (the browser's own, not a routed stand-in). */
+  sockets: string[];
   /** The GraphQL operations sent over HTTP (their query text). */
   operations(): string[];
 }
@@ -47,6 +49,7 @@ export async function watchedPage(browser: Browser, baseUrl: string, viewport = 
   const wsOrigin = origin.replace(/^http/, 'ws');
   const problems: string[] = [];
   const requests: Request[] = [];
+  const sockets: string[] = [];
   page.on('request', (r) => {
     requests.push(r);
     const url = r.url();
@@ -55,6 +58,7 @@ export async function watchedPage(browser: Browser, baseUrl: string, viewport = 
     if (o !== origin && o !== wsOrigin) problems.push(`request to another host: ${url}`);
   });
   page.on('websocket', (ws) => {
+    sockets.push(ws.url());
     if (new URL(ws.url()).origin !== wsOrigin) problems.push(`WebSocket to another host: ${ws.url()}`);
   });
   page.on('requestfailed', (r) => {
@@ -79,7 +83,7 @@ export async function watchedPage(browser: Browser, baseUrl: string, viewport = 
           return '';
         }
       });
-  return { context, page, problems, requests, operations };
+  return { context, page, problems, requests, sockets, operations };
 }
 
 export async function signIn(page: Page, baseUrl: string, email: string, password: string, hash = ''): Promise<void> {

@@ -225,8 +225,8 @@ export function LogView({ jobId, fileName, truncated }: { jobId: string; fileNam
           {total.toLocaleString()} lines · {(buffer.bytes / 1024).toFixed(1)} KiB
         </span>
         <div class="log-actions">
-          {follow ? (
-            <button type="button" onClick={() => setFollow(false)} aria-pressed="true">
+          {follow && phase !== 'ended' ? (
+            <button type="button" onClick={() => setFollow(false)}>
               Pause follow
             </button>
           ) : (
