@@ -38,7 +38,7 @@ import { helperIsolation, networkReport } from './engine/isolation.js';
 import { createWorker, type Worker } from './engine/worker.js';
 import { startSpawner } from './engine/spawnerClient.js';
 import { operationNames, useGraphQLMetrics } from './metrics/graphql.js';
-import { answerLive, createMetricsEndpoint, observeRequest, startMetricsListener, type MetricsListener } from './metrics/http.js';
+import { answerLive, createMetricsEndpoint, createRequestObserver, startMetricsListener, type MetricsListener } from './metrics/http.js';
 import { instrumentBus, instrumentServices, observeLog, workerObserver } from './metrics/observers.js';
 import { createMetrics, type Metrics } from './metrics/registry.js';
 import { createQueueReader, registerStateGauges } from './metrics/state.js';
@@ -184,6 +184,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   const prefix = config.apiPrefix;
   const logStream = createLogStream({ prefix, routes, schema, live: services.live, contextFor, log });
   const serveMetrics = metrics ? createMetricsEndpoint(metrics, config.metrics, 'api') : null;
+  const observeRequest = metrics ? createRequestObserver(metrics) : null;
   const restStreams = metrics?.subscribers.labels('rest-stream');
 
   /** The route template of a request, for metrics labels: never the raw path. */
@@ -220,7 +221,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname;
     const clientAddress = clientAddressOf(req, config.trustProxy);
-    if (metrics) observeRequest(metrics, req, res, () => routeOf(req.method ?? 'GET', path));
+    observeRequest?.(req, res, () => routeOf(req.method ?? 'GET', path));
     try {
       if (path === '/graphql') return await handleGraphQL(req, res, url, clientAddress);
       if (path === '/livez') return answerLive(res);

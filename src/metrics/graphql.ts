@@ -5,7 +5,7 @@
 // first OTHER_NAMES others seen, then 'other'.
 import { getOperationAST } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
-import { TRANSPORTS, type Metrics, type Transport } from './registry.js';
+import { labelled, TRANSPORTS, type Metrics, type Transport } from './registry.js';
 
 const OTHER_NAMES = 100;
 const NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
@@ -27,6 +27,8 @@ const isTransport = (v: unknown): v is Transport => (TRANSPORTS as readonly unkn
 
 /** The yoga plugin; a WebSocket's operations carry `transport` in their server context, HTTP ones are SSE. */
 export function useGraphQLMetrics(metrics: Metrics, nameOf: (name: string | null | undefined) => string): Plugin {
+  const operations = labelled((name, type, outcome) => metrics.graphqlOperations.labels(name, type, outcome));
+  const durations = labelled((name, type) => metrics.graphqlDuration.labels(name, type));
   const describe = (args: { document: Parameters<typeof getOperationAST>[0]; operationName?: string | null }) => {
     const op = getOperationAST(args.document, args.operationName);
     return { type: op?.operation ?? 'query', name: nameOf(op?.name?.value ?? args.operationName) };
@@ -38,8 +40,8 @@ export function useGraphQLMetrics(metrics: Metrics, nameOf: (name: string | null
       return {
         onExecuteDone({ result }) {
           const outcome = Symbol.asyncIterator in result || !result.errors?.length ? 'ok' : 'error';
-          metrics.graphqlOperations.labels(name, type, outcome).inc();
-          metrics.graphqlDuration.labels(name, type).observe((performance.now() - startedAt) / 1000);
+          operations(name, type, outcome).inc();
+          durations(name, type).observe((performance.now() - startedAt) / 1000);
         },
       };
     },
@@ -50,10 +52,10 @@ export function useGraphQLMetrics(metrics: Metrics, nameOf: (name: string | null
       return {
         onSubscribeResult({ result }) {
           if (!(Symbol.asyncIterator in result)) {
-            metrics.graphqlOperations.labels(name, 'subscription', 'error').inc();
+            operations(name, 'subscription', 'error').inc();
             return;
           }
-          metrics.graphqlOperations.labels(name, 'subscription', 'ok').inc();
+          operations(name, 'subscription', 'ok').inc();
           const live = metrics.subscribers.labels(transport);
           live.inc();
           let ended = false;

@@ -6,27 +6,31 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { MetricsConfig } from '../config.js';
-import type { Metrics } from './registry.js';
+import { labelled, type Metrics } from './registry.js';
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 
 /**
- * Counts a request once its response has ended (or its connection closed),
- * under the route template `routeOf` names: never the raw path.
+ * Counts each request once its response has ended (or its connection
+ * closed), under the route template `routeOf` names: never the raw path.
  */
-export function observeRequest(metrics: Metrics, req: IncomingMessage, res: ServerResponse, routeOf: () => string): void {
-  const startedAt = performance.now();
-  let done = false;
-  const end = () => {
-    if (done) return;
-    done = true;
-    const method = METHODS.has(req.method ?? '') ? req.method! : 'other';
-    const route = routeOf();
-    metrics.httpRequests.labels(method, route, String(res.statusCode)).inc();
-    metrics.httpDuration.labels(method, route).observe((performance.now() - startedAt) / 1000);
+export function createRequestObserver(metrics: Metrics) {
+  const requests = labelled((method, route, status) => metrics.httpRequests.labels(method, route, status));
+  const durations = labelled((method, route) => metrics.httpDuration.labels(method, route));
+  return (req: IncomingMessage, res: ServerResponse, routeOf: () => string): void => {
+    const startedAt = performance.now();
+    let done = false;
+    const end = () => {
+      if (done) return;
+      done = true;
+      const method = METHODS.has(req.method ?? '') ? req.method! : 'other';
+      const route = routeOf();
+      requests(method, route, String(res.statusCode)).inc();
+      durations(method, route).observe((performance.now() - startedAt) / 1000);
+    };
+    res.once('finish', end);
+    res.once('close', end);
   };
-  res.once('finish', end);
-  res.once('close', end);
 }
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
@@ -78,9 +82,10 @@ export async function startMetricsListener(
   readiness: () => Promise<{ status: string }>,
 ): Promise<MetricsListener> {
   const serveMetrics = createMetricsEndpoint(metrics, config, 'listener');
+  const observeRequest = createRequestObserver(metrics);
   const server: Server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-    observeRequest(metrics, req, res, () => (['/metrics', '/health', '/livez'].includes(path) ? path : 'other'));
+    observeRequest(req, res, () => (['/metrics', '/health', '/livez'].includes(path) ? path : 'other'));
     const fail = () => {
       if (!res.headersSent) json(res, 500, { detail: 'Internal Server Error' });
       else res.destroy();

@@ -56,3 +56,18 @@ export function createMetrics() {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/**
+ * `metric.labels(...)` remembered per label values: prom-client hashes the
+ * values on every call, and request paths call it for every answer. Bounded
+ * because every label takes values from a bounded set.
+ */
+export function labelled<T>(child: (...values: string[]) => T): (...values: string[]) => T {
+  const children = new Map<string, T>();
+  return (...values) => {
+    const key = values.join('\u0000');
+    let c = children.get(key);
+    if (c === undefined) children.set(key, (c = child(...values)));
+    return c;
+  };
+}
