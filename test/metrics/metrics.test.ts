@@ -3,6 +3,7 @@
 // away when they end, and nothing is exposed on the API port unless a
 // token or an explicit opt-in says so.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config.js';
 import { getLogs, submit, waitRunning, waitTerminal } from '../helpers/jobs.js';
 import { startServer, waitFor, type TestServer } from '../helpers/server.js';
 import { track, wsClient, JOB_UPDATED } from '../helpers/ws.js';
@@ -185,5 +186,23 @@ describe('database errors', () => {
     } finally {
       await s.stop();
     }
+  });
+});
+
+describe('metrics settings', () => {
+  it('refuse a bad value at start with one line naming the variable', () => {
+    const bad: [Record<string, string>, RegExp][] = [
+      [{ METRICS: 'yes' }, /^METRICS must be on or off/],
+      [{ METRICS_PUBLIC: 'true' }, /^METRICS_PUBLIC must be on or off/],
+      [{ METRICS_TOKEN: 'short' }, /^METRICS_TOKEN must be 16 to 256 printable characters/],
+      [{ METRICS_TOKEN: 'has a space in it, sixteen+' }, /^METRICS_TOKEN/],
+      [{ METRICS_PORT: '70000' }, /^METRICS_PORT must be an integer from 0 to 65535/],
+    ];
+    for (const [env, message] of bad) {
+      expect(() => loadConfig(env)).toThrow(ConfigError);
+      expect(() => loadConfig(env)).toThrow(message);
+    }
+    expect(loadConfig({}).metrics).toEqual({ enabled: true, port: null, host: '127.0.0.1', token: null, public: false });
+    expect(loadConfig({ HOST: '0.0.0.0', METRICS_PORT: '9464' }).metrics).toMatchObject({ port: 9464, host: '0.0.0.0' });
   });
 });
