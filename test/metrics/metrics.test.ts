@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import { getLogs, submit, waitRunning, waitTerminal } from '../helpers/jobs.js';
 import { startServer, waitFor, type TestServer } from '../helpers/server.js';
-import { track, wsClient, JOB_UPDATED } from '../helpers/ws.js';
+import WebSocket from 'ws';
+import { track, wsClient, wsUrl, JOB_UPDATED } from '../helpers/ws.js';
 import { parsePrometheusText, valueOf, type Family } from './promText.js';
 
 const TOKEN = 'metrics-token-0123456789abcdef';
@@ -99,13 +100,22 @@ describe('metrics on the API port', () => {
     });
     expect(sse.status).toBe(200);
     const sseReading = sse.text();
+    // The legacy subscriptions-transport-ws protocol, as GraphQL Playground speaks it.
+    const legacy = new WebSocket(wsUrl(s), 'graphql-ws');
+    const legacyMessages: { type: string }[] = [];
+    legacy.on('message', (data) => legacyMessages.push(JSON.parse(String(data)) as { type: string }));
+    await new Promise((resolve, reject) => legacy.once('open', resolve).once('error', reject));
+    legacy.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${op.token}` } }));
+    legacy.send(JSON.stringify({ id: '1', type: 'start', payload: { query: JOB_UPDATED, variables: { id: job.id } } }));
+    await waitFor(() => legacyMessages.some((m) => m.type === 'data'));
 
     const live = (m: Map<string, Family>, transport: string) => valueOf(m, 'jobrunner_live_subscribers', { transport });
     const open = await waitFor(async () => {
       const m = await scrape(s.url);
-      return live(m, 'rest-stream') === 1 && live(m, 'graphql-ws') === 1 && live(m, 'sse') === 1 && m;
+      return live(m, 'rest-stream') === 1 && live(m, 'graphql-ws') === 1 && live(m, 'sse') === 1 && live(m, 'legacy-ws') === 1 && m;
     });
     expect(valueOf(open, 'jobrunner_websocket_connections', { protocol: 'graphql-transport-ws' })).toBe(1);
+    expect(valueOf(open, 'jobrunner_websocket_connections', { protocol: 'graphql-ws' })).toBe(1);
     // The queue gauges are read from the database at most every 2 s, whatever the scrape rate.
     await waitFor(async () => valueOf(await scrape(s.url), 'jobrunner_queue_jobs', { status: 'running' }) === 1);
 
@@ -114,10 +124,13 @@ describe('metrics on the API port', () => {
     await reading;
     await updates.done;
     expect(await sseReading).toContain('event: complete');
+    await waitFor(() => legacyMessages.some((m) => m.type === 'complete'));
+    legacy.close();
     await ws.dispose();
     await waitFor(async () => {
       const m = await scrape(s.url);
-      return live(m, 'rest-stream') === 0 && live(m, 'graphql-ws') === 0 && live(m, 'sse') === 0 && valueOf(m, 'jobrunner_websocket_connections', { protocol: 'graphql-transport-ws' }) === 0;
+      const sockets = valueOf(m, 'jobrunner_websocket_connections');
+      return live(m, 'rest-stream') === 0 && live(m, 'graphql-ws') === 0 && live(m, 'sse') === 0 && live(m, 'legacy-ws') === 0 && sockets === 0;
     });
   });
 
