@@ -235,12 +235,13 @@ describe('web dashboard', () => {
     const op = await s.user('operator');
     const opJob = await s.request('POST', '/jobs', { token: op.token, body: { name: 'operators-job', command: ['sleep', '30'] } });
     await waitFor(async () => (await jobStatus(opJob.body.id)) === 'running');
+    const adminJob = await s.request('POST', '/jobs', { token: s.adminToken, body: { name: 'admins-job', command: ['true'] } });
     const viewer = await s.user('viewer');
     const w = await watchedPage(browser, s.url);
     const page = w.page;
     await signIn(page, s.url, viewer.email, viewer.password);
     await page.locator(`tr[data-job-id="${opJob.body.id}"]`).waitFor({ timeout: 10_000 });
-    expect(await page.locator('tbody tr').count()).toBeGreaterThan(1); // the admin's jobs too
+    await page.locator(`tr[data-job-id="${adminJob.body.id}"]`).waitFor(); // the admin's jobs too
     await screenshot(page, 'jobs-viewer');
     await expect.poll(() => page.getByRole('navigation', { name: 'Main' }).innerText()).not.toMatch(/Submit|Admin/);
     expect(await page.getByRole('link', { name: 'New job' }).count()).toBe(0);
@@ -314,7 +315,7 @@ describe('web dashboard', () => {
     await page.getByRole('button', { name: 'Submit' }).click();
     await page.waitForURL(/#\/jobs\/[^/?]+$/);
     await expect.poll(() => page.locator('h1 .badge').innerText(), { timeout: 20_000 }).toBe('failed');
-    expect(await page.locator('.facts').innerText()).toMatch(/Exit code\s+3/);
+    await expect.poll(() => page.locator('.facts').innerText()).toMatch(/Exit code\s+3/);
 
     await page.goto(`${s.url}/#/batches/${batch.body.id}`);
     await page.getByRole('button', { name: 'Delete' }).click();
@@ -364,12 +365,26 @@ describe('web dashboard', () => {
   });
 
   it('fits a 360 px wide screen', async () => {
+    for (let i = 0; i < 12; i++) await s.request('POST', '/jobs', { token: s.adminToken, body: { name: `small-${i}`, command: ['true'] } });
     const w = await watchedPage(browser, s.url, { width: 360, height: 740 });
     const page = w.page;
     await signIn(page, s.url, ADMIN_EMAIL, ADMIN_PASSWORD);
     await page.locator('tbody tr').first().waitFor();
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(360);
     await screenshot(page, 'jobs-360px');
+    // Reading further down the table: a new job waits behind a button instead of pushing the rows down.
+    const count = await page.locator('tbody tr').count();
+    await page.setViewportSize({ width: 360, height: 480 });
+    await page.evaluate(() => window.scrollTo(0, document.documentElement.scrollHeight));
+    expect(await page.evaluate(() => window.scrollY)).toBeGreaterThan(160);
+    const fresh = await s.request('POST', '/jobs', { token: s.adminToken, body: { name: 'arrived-while-reading', command: ['true'] } });
+    const show = page.getByRole('button', { name: '1 new job: show' });
+    await show.waitFor({ timeout: 10_000 });
+    expect(await page.locator('tbody tr').count()).toBe(count);
+    await show.click();
+    await expect.poll(() => page.locator('tbody tr').first().getAttribute('data-job-id')).toBe(fresh.body.id);
+    expect(await page.locator('tbody tr').count()).toBe(count + 1);
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(360);
     await page.locator('tbody tr a').first().click();
     await page.locator('.log-box').waitFor();
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(360);

@@ -45,6 +45,16 @@ export function formatTime(iso: string | null): string {
   return d.toLocaleString(undefined, { year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' });
 }
 
+/** Re-renders every second while `active` (running jobs' durations). */
+export function useTicker(active: boolean): void {
+  const [, setTick] = useState(0);
+  useEffect(() => {
+    if (!active) return;
+    const t = setInterval(() => setTick((n) => n + 1), 1000);
+    return () => clearInterval(t);
+  }, [active]);
+}
+
 export function formatDuration(from: string | null, to: string | null): string {
   if (!from) return '—';
   const ms = (to ? Date.parse(to) : Date.now()) - Date.parse(from);

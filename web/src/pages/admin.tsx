@@ -50,8 +50,8 @@ export function AdminPage() {
     setSaved(null);
     try {
       await op();
-      setSaved(what);
       await load();
+      setSaved(what);
     } catch (e) {
       setError(messageOf(e));
     }
@@ -91,20 +91,22 @@ export function AdminPage() {
         </p>
       )}
       <h2>Limits</h2>
-      <form
-        class="inline-form"
-        onSubmit={(e) => {
-          e.preventDefault();
-          void run('default limit', () => gql('mutation ($max: Int!) { setDefaultJobLimit(max: $max) { defaultMaxConcurrentJobs } }', { max: Number(draftDefault) }));
-        }}
-      >
-        <Field id="default-limit" label="Running jobs per user (default)" hint={defaultLimit !== null ? `now ${defaultLimit}` : undefined}>
-          <input id="default-limit" inputMode="numeric" value={draftDefault} onInput={(e) => setDraftDefault(e.currentTarget.value)} />
-        </Field>
-        <button type="submit" class="primary">
-          Set default
-        </button>
-      </form>
+      {defaultLimit !== null && (
+        <form
+          class="inline-form"
+          onSubmit={(e) => {
+            e.preventDefault();
+            void run('default limit', () => gql('mutation ($max: Int!) { setDefaultJobLimit(max: $max) { defaultMaxConcurrentJobs } }', { max: Number(draftDefault) }));
+          }}
+        >
+          <Field id="default-limit" label="Running jobs per user (default)" hint={`now ${defaultLimit}`}>
+            <input id="default-limit" inputMode="numeric" value={draftDefault} onInput={(e) => setDraftDefault(e.currentTarget.value)} />
+          </Field>
+          <button type="submit" class="primary">
+            Set default
+          </button>
+        </form>
+      )}
 
       <h2>Users</h2>
       {users === null ? (

@@ -4,7 +4,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { gql, subscribe } from '../api.js';
 import { LogView } from '../logView.js';
 import { navigate } from '../router.js';
-import { ConfirmDialog, ErrorBanner, formatDuration, formatTime, isTerminal, JOB_FIELDS, StatusBadge, useMe, type ConfirmRequest, type JobRow } from '../ui.js';
+import { ConfirmDialog, ErrorBanner, formatDuration, formatTime, isTerminal, JOB_FIELDS, StatusBadge, useMe, useTicker, type ConfirmRequest, type JobRow } from '../ui.js';
 
 interface JobDetail extends JobRow {
   env: Record<string, string>;
@@ -26,14 +26,19 @@ export function JobPage({ id }: { id: string }) {
   const [job, setJob] = useState<JobDetail | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [confirm, setConfirm] = useState<ConfirmRequest | null>(null);
+  useTicker(job?.status === 'RUNNING');
 
   useEffect(() => {
     let live = true;
-    gql<{ job: JobDetail }>(QUERY, { id })
-      .then((d) => live && setJob(d.job))
-      .catch((e: Error) => live && setError(e.message));
+    const load = () =>
+      gql<{ job: JobDetail }>(QUERY, { id })
+        .then((d) => live && setJob(d.job))
+        .catch((e: Error) => live && setError(e.message));
+    void load();
     const stop = subscribe<{ jobUpdated: JobDetail }>(UPDATES, () => ({ id }), {
       next: (d) => live && setJob(d.jobUpdated),
+      // The stream ends with the terminal state; one more read makes sure the page shows the row as finally stored.
+      complete: () => void load(),
       error: (e) => live && setError(e.message),
     });
     return () => {

@@ -3,12 +3,14 @@
 // appear on the first page); counts per status from jobStats, re-read when
 // events arrive. Pages are keyset cursors, so arriving rows never shift a
 // later page.
-import { useEffect, useMemo, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { gql, onReconnected, subscribe, type Role } from '../api.js';
 import { href, navigate } from '../router.js';
-import { ErrorBanner, formatDuration, formatTime, JOB_FIELDS, shortId, StatusBadge, STATUSES, throttle, useMe, type JobRow, type Status } from '../ui.js';
+import { ErrorBanner, formatDuration, formatTime, JOB_FIELDS, shortId, StatusBadge, STATUSES, throttle, useMe, useTicker, type JobRow, type Status } from '../ui.js';
 
 const PAGE = 50;
+/** Scrolled further than this, the user is reading the table: new jobs wait behind a button. */
+const READING_OFFSET = 160;
 
 interface Stats {
   pending: number;
@@ -77,7 +79,12 @@ export function JobsPage({ query }: { query: URLSearchParams }) {
   const [stats, setStats] = useState<Stats | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [name, setName] = useState(filters.name);
+  /** New jobs that arrived while the user was scrolled down the table: shown when asked, so rows do not move under the reader. */
+  const [held, setHeld] = useState<JobRow[]>([]);
+  const rowsRef = useRef(rows);
+  rowsRef.current = rows;
   const owners = useOwnerNames(me.role);
+  useTicker(rows?.some((r) => r.status === 'RUNNING') ?? false);
 
   useEffect(() => {
     let live = true;
@@ -102,19 +109,22 @@ export function JobsPage({ query }: { query: URLSearchParams }) {
         .then((d) => live && setStats(d.jobStats))
         .catch(() => undefined);
     const statsSoon = throttle(loadStats, 1000);
+    setHeld([]);
     void load();
     void loadStats();
     const stop = subscribe<{ jobEvents: JobRow }>(EVENTS, () => ({ batchId: filters.batchId || null }), {
       next: ({ jobEvents: job }) => {
         statsSoon();
+        // New jobs belong to the first page only; later pages keep their rows.
+        const fresh = !after && matches(job, filters) && !rowsRef.current?.some((r) => r.id === job.id);
+        const reading = window.scrollY > READING_OFFSET;
         setRows((current) => {
           if (!current) return current;
           const at = current.findIndex((r) => r.id === job.id);
           if (at >= 0) return current.map((r, i) => (i === at ? job : r));
-          // New jobs belong to the first page only; later pages keep their rows.
-          if (!after && matches(job, filters)) return [job, ...current];
-          return current;
+          return fresh && !reading ? [job, ...current] : current;
         });
+        setHeld((h) => (h.some((r) => r.id === job.id) ? h.map((r) => (r.id === job.id ? job : r)) : fresh && reading ? [job, ...h] : h));
       },
       error: (e) => live && setError(e.message),
     });
@@ -216,6 +226,19 @@ export function JobsPage({ query }: { query: URLSearchParams }) {
         )}
       </form>
       <ErrorBanner error={error} />
+      {held.length > 0 && (
+        <button
+          type="button"
+          class="new-jobs"
+          onClick={() => {
+            setRows((current) => [...held.filter((h) => !current?.some((r) => r.id === h.id)), ...(current ?? [])]);
+            setHeld([]);
+            window.scrollTo({ top: 0 });
+          }}
+        >
+          {held.length === 1 ? '1 new job' : `${held.length} new jobs`}: show
+        </button>
+      )}
       {rows === null ? (
         <p class="muted">Loading…</p>
       ) : rows.length === 0 ? (
