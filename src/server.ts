@@ -118,7 +118,9 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   if (backendGuard && !backendGuard.active && config.jobNetwork === 'host') log.warn(backendGuard.detail);
   const db = await openDatabase(config.database, (msg) => log.info(msg));
   // Waits for Redis at start-up, retrying and saying so (events/redisBus.ts).
-  const redisBus = config.redisUrl ? await createRedisBus(config.redisUrl, log, { prefix: config.redisPrefix }) : null;
+  const redisBus = config.redisUrl
+    ? await createRedisBus(config.redisUrl, log, { prefix: config.redisPrefix, onError: metrics ? () => metrics.redisErrors.inc() : undefined })
+    : null;
   const rawBus: EventBus = redisBus ?? createLocalBus();
   const bus = metrics ? instrumentBus(rawBus, metrics) : rawBus;
   if (metrics) bus.onReconnect(() => metrics.redisReconnects.inc());

@@ -38,6 +38,8 @@ export interface RedisBusOptions {
   /** Bound of the queue of publishes held while Redis is unreachable (messages, characters). */
   maxQueued?: number;
   maxQueuedChars?: number;
+  /** Told of every error of either connection and every failed publish (metrics). */
+  onError?: (err: Error) => void;
 }
 
 const perKeyOnly = (topic: Topic) => topic === 'job.log';
@@ -101,7 +103,12 @@ export async function createRedisBus(url: string, log: Logger, opts: RedisBusOpt
   const pub = new Redis(url, options);
   const sub = new Redis(url, options);
   // Errors come with every failed reconnect; they are reported through the state lines below, not one by one.
-  for (const c of [pub, sub]) c.on('error', (err: Error) => void (lastError = err.message));
+  for (const c of [pub, sub]) {
+    c.on('error', (err: Error) => {
+      lastError = err.message;
+      opts.onError?.(err);
+    });
+  }
 
   function sayStartupRetry(attempt: number, delay: number): void {
     startupAttempts = Math.max(startupAttempts, attempt);
@@ -217,6 +224,7 @@ export async function createRedisBus(url: string, log: Logger, opts: RedisBusOpt
   function send(m: Held): void {
     pub.publish(m.channel, m.message).catch((err: Error) => {
       lastError = err.message;
+      opts.onError?.(err);
       hold(m);
     });
   }

@@ -49,6 +49,7 @@ export function createMetrics() {
     loginFailures: counter('login_failures_total', 'Logins refused for a wrong email or password or an inactive account'),
     rateLimited: counter('rate_limited_total', 'Requests refused by a rate limit, by limit', ['limit']),
     databaseErrors: counter('database_errors_total', 'Failures with a database cause that reached a log line (requests, claims, lease renewals, outcome writes)'),
+    redisErrors: counter('redis_errors_total', 'Errors of the Redis event bus: failed connects and reconnects, dropped connections, failed publishes (held and sent again)'),
     redisReconnects: counter('redis_reconnects_total', 'Times the Redis event bus came back after being unreachable'),
     leaseRenewals: counter('worker_lease_renewals_total', 'Worker heartbeats: lease renewals by outcome (ok; failed: no answer in time; lost: the worker had been reaped)', ['outcome']),
     runsFenced: counter('worker_runs_fenced_total', 'Runs killed because their attempt was no longer this worker\'s'),
