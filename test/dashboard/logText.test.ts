@@ -1,8 +1,10 @@
-// The log viewer's text model, without a browser: SGR parsing (and every
-// other escape made visible), and chunks of two streams turned into lines.
+// The log viewer's model, without a browser: SGR parsing (and every other
+// escape made visible), chunks of two streams turned into lines, and which
+// rows are drawn where.
 import { describe, expect, it } from 'vitest';
 import { applySgr, endStyle, parseLine, PLAIN, stripAnsi } from '../../web/src/ansi.js';
 import { LogBuffer, STDERR, STDOUT } from '../../web/src/logBuffer.js';
+import { layout, ROW_HEIGHT } from '../../web/src/logLayout.js';
 
 describe('ANSI text', () => {
   it('applies SGR colours and attributes, 16, 256 and true colour, and resets', () => {
@@ -57,5 +59,24 @@ describe('log lines', () => {
     expect(b.lines.map((l) => l.cont)).toEqual([false, true, true]);
     expect(b.lines[1]!.style).toMatchObject({ fg: 1 });
     expect(b.text()).toBe('\x1b[31m' + 'x'.repeat(10_000));
+  });
+});
+
+describe('log layout', () => {
+  it('draws only the rows around the view, at any length, and reaches the last line', () => {
+    const short = layout(1000, 200 * ROW_HEIGHT, 640);
+    expect(short.height).toBe(1000 * ROW_HEIGHT);
+    expect(short.top(200)).toBe(200 * ROW_HEIGHT);
+    expect(short.last - short.first).toBeLessThanOrEqual(32 + 40 + 1);
+    // 10 million one-byte lines: taller than a browser allows, so the scroll range is compressed.
+    const total = 10_000_000;
+    const top = layout(total, 0, 640);
+    expect(top.height).toBeLessThan(33_000_000);
+    expect(top.first).toBe(0);
+    const end = layout(total, top.height - 640, 640);
+    expect(end.last).toBe(total);
+    expect(end.last - end.first).toBeLessThanOrEqual(32 + 40 + 1);
+    // The last line sits at the bottom of the view.
+    expect(end.top(total - 1) + ROW_HEIGHT).toBeCloseTo(top.height, 0);
   });
 });

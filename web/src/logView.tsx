@@ -7,9 +7,7 @@ import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/ho
 import { isSocketUp, onSocketState, subscribe } from './api.js';
 import { paletteColour, parseLine, stripAnsi, type Segment, type Style } from './ansi.js';
 import { LogBuffer, STDERR, STDOUT, type Line } from './logBuffer.js';
-
-export const ROW_HEIGHT = 20;
-const OVERSCAN = 20;
+import { layout, ROW_HEIGHT } from './logLayout.js';
 
 const LOG = 'subscription ($id: ID!, $after: Int) { jobLog(id: $id, after: $after) { seq stream data } }';
 
@@ -51,10 +49,10 @@ function SegmentView({ seg }: { seg: Segment }) {
   );
 }
 
-function Row({ line, index, current }: { line: Line; index: number; current: boolean }) {
+function Row({ line, index, top, current }: { line: Line; index: number; top: number; current: boolean }) {
   const { segments } = parseLine(line.text, line.style);
   return (
-    <div class={`log-row${line.stream === STDERR ? ' stderr' : ''}${current ? ' match' : ''}`} style={{ top: `${index * ROW_HEIGHT}px` }} data-line={index + 1}>
+    <div class={`log-row${line.stream === STDERR ? ' stderr' : ''}${current ? ' match' : ''}`} style={{ top: `${top}px` }} data-line={index + 1}>
       <span class="ln" aria-hidden="true">
         {line.cont ? '↪' : index + 1}
       </span>
@@ -154,7 +152,7 @@ export function LogView({ jobId, fileName, truncated }: { jobId: string; fileNam
     const el = box.current;
     if (!el) return;
     setFollow(false);
-    el.scrollTop = Math.max(0, line * ROW_HEIGHT - el.clientHeight / 2);
+    el.scrollTop = Math.max(0, line * ROW_HEIGHT - el.clientHeight / 2) / layout(lines.length, el.scrollTop, el.clientHeight).scale;
   }
   function step(delta: number) {
     if (!matches.length) return;
@@ -201,11 +199,10 @@ export function LogView({ jobId, fileName, truncated }: { jobId: string; fileNam
     setTimeout(() => URL.revokeObjectURL(url), 10_000);
   }
 
-  const first = Math.max(0, Math.floor(scrollTop / ROW_HEIGHT) - OVERSCAN);
-  const last = Math.min(total, Math.ceil((scrollTop + viewport) / ROW_HEIGHT) + OVERSCAN);
+  const { first, last, height, top } = layout(total, scrollTop, viewport);
   const current = matchAt >= 0 ? matches[matchAt] : -1;
   const rows = [];
-  for (let i = first; i < last; i++) rows.push(<Row key={i} line={lines[i]!} index={i} current={i === current} />);
+  for (let i = first; i < last; i++) rows.push(<Row key={i} line={lines[i]!} index={i} top={top(i)} current={i === current} />);
 
   const phaseText: Record<Phase, string> = {
     connecting: 'connecting…',
@@ -268,7 +265,7 @@ export function LogView({ jobId, fileName, truncated }: { jobId: string; fileNam
         </div>
       </div>
       <div class="log-box" ref={box} onScroll={onScroll} tabIndex={0} role="log" aria-label="Job output" onKeyDown={onKey}>
-        <div class="log-inner" style={{ height: `${total * ROW_HEIGHT}px` }}>
+        <div class="log-inner" style={{ height: `${height}px` }}>
           {rows}
         </div>
         {total === 0 && <p class="log-empty">{phase === 'ended' ? 'No output.' : 'Waiting for output…'}</p>}
