@@ -126,7 +126,7 @@ describe('web dashboard', () => {
     await w.context.close();
   });
 
-  it('follows a log live and resumes after the WebSocket drops, without gap or duplicate', async () => {
+  it('follows a log live without moving the page, and resumes after the WebSocket drops without gap or duplicate', async () => {
     const w = await watchedPage(browser, s.url);
     const page = w.page;
     // The drop is a fault the test cannot cause from outside: Playwright's WebSocket route is a
@@ -150,12 +150,21 @@ describe('web dashboard', () => {
     const rows = page.locator('.log-row .txt');
     await expect.poll(async () => (await rows.allInnerTexts()).some((t) => /^tick-(1\d|[2-5]\d)$/.test(t)), { timeout: 20_000 }).toBe(true);
     expect(await jobStatus(job.body.id)).toBe('running');
+    // Nothing on the page moves while lines arrive (Chromium's layout-shift entries, from here to the end).
+    await page.evaluate(() => {
+      const w = window as unknown as { shifts: number[] };
+      w.shifts = [];
+      new PerformanceObserver((list) => {
+        for (const e of list.getEntries()) w.shifts.push((e as unknown as { value: number }).value);
+      }).observe({ type: 'layout-shift' });
+    });
     // Drop both sides of the socket the viewer uses.
     const dropped = routes.length - 1;
     await routes[dropped]!.server.close({ code: 1001, reason: 'test drops the socket' });
     await routes[dropped]!.page.close({ code: 1001, reason: 'test drops the socket' });
     await expect.poll(() => page.locator('.log-phase').innerText(), { timeout: 30_000 }).toBe('complete');
     expect(routes.length).toBeGreaterThan(dropped + 1);
+    expect(await page.evaluate(() => (window as unknown as { shifts: number[] }).shifts)).toEqual([]);
 
     // The resumed subscription asked for what follows the last chunk shown.
     const logSubs = sent.filter((f) => f.msg.type === 'subscribe' && String(f.msg.payload.query).includes('jobLog'));

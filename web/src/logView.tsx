@@ -207,7 +207,7 @@ export function LogView({ jobId, fileName, truncated }: { jobId: string; fileNam
   const phaseText: Record<Phase, string> = {
     connecting: 'connecting…',
     live: 'live',
-    reconnecting: 'connection lost, reconnecting…',
+    reconnecting: 'reconnecting…',
     ended: 'complete',
     error: error ?? 'error',
   };

@@ -153,9 +153,9 @@ export function JobPage({ id }: { id: string }) {
         <dt>Started</dt>
         <dd>{formatTime(job.startedAt)}</dd>
         <dt>Finished</dt>
-        <dd>
-          {formatTime(job.finishedAt)} {job.startedAt && <span class="muted">({formatDuration(job.startedAt, job.finishedAt)})</span>}
-        </dd>
+        <dd>{formatTime(job.finishedAt)}</dd>
+        <dt>Duration</dt>
+        <dd class="tabular">{formatDuration(job.startedAt, job.finishedAt)}</dd>
         <dt>Exit code</dt>
         <dd class="mono">{job.exitCode ?? '—'}</dd>
         {job.error && (
