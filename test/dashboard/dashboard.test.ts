@@ -373,7 +373,7 @@ describe('web dashboard', () => {
     await w.context.close();
   });
 
-  it('fits a 360 px wide screen', async () => {
+  it('fits a 360 px wide screen; signing out ends the session', async () => {
     for (let i = 0; i < 12; i++) await s.request('POST', '/jobs', { token: s.adminToken, body: { name: `small-${i}`, command: ['true'] } });
     const w = await watchedPage(browser, s.url, { width: 360, height: 740 });
     const page = w.page;
@@ -398,6 +398,13 @@ describe('web dashboard', () => {
     await page.locator('.log-box').waitFor();
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(360);
     await screenshot(page, 'job-360px');
+
+    // Signing out ends the session on the server too.
+    const token = await page.evaluate(() => sessionStorage.getItem('jobrunner.token'));
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('button', { name: 'Sign in' }).waitFor();
+    expect(await page.evaluate(() => sessionStorage.getItem('jobrunner.token'))).toBeNull();
+    expect((await s.request('GET', '/users/me', { token })).status).toBe(401);
     expect(w.problems).toEqual([]);
     await w.context.close();
   });

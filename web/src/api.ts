@@ -70,7 +70,16 @@ function jwtExpiry(t: string): number | null {
   }
 }
 
+const tokenListeners = new Set<Listener>();
+
+/** Called whenever the session token changes (signed in, signed out, expired). */
+export function onTokenChange(listener: Listener): () => void {
+  tokenListeners.add(listener);
+  return () => tokenListeners.delete(listener);
+}
+
 export function setToken(next: string | null): void {
+  const changed = token !== next;
   token = next;
   window.clearTimeout(expiryTimer);
   if (next) {
@@ -83,6 +92,7 @@ export function setToken(next: string | null): void {
   }
   // A new identity needs a new socket: the old one authenticated as someone else.
   resetSocket();
+  if (changed) for (const l of tokenListeners) l();
 }
 if (token) setToken(token);
 

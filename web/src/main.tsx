@@ -1,7 +1,7 @@
 // The dashboard: sign-in, then the views picked by the location hash.
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { currentToken, gql, onSessionExpired, signOut, type Me } from './api.js';
+import { currentToken, gql, onSessionExpired, onTokenChange, signOut, type Me } from './api.js';
 import { AdminPage } from './pages/admin.js';
 import { BatchPage, BatchesPage } from './pages/batches.js';
 import { JobPage } from './pages/job.js';
@@ -63,6 +63,8 @@ function App() {
   const [me, setMe] = useState<Me | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [token, setTokenState] = useState(currentToken());
+
+  useEffect(() => onTokenChange(() => setTokenState(currentToken())), []);
 
   // An ended session: back to sign-in, remembering where the user was.
   useEffect(
