@@ -264,7 +264,7 @@ describe('web dashboard', () => {
     await w.context.close();
   });
 
-  it('an admin cancels a running job after confirming, and changes the default and a user’s limit', async () => {
+  it('an admin cancels a running job after confirming, changes the default and a user’s limit, creates, demotes and deactivates a user', async () => {
     const job = await s.request('POST', '/jobs', { token: s.adminToken, body: { name: 'to-cancel', command: ['sleep', '30'] } });
     const op = await s.user('operator');
     const w = await watchedPage(browser, s.url);
@@ -291,7 +291,54 @@ describe('web dashboard', () => {
     await page.locator(`tr[data-user-id="${op.id}"]`).getByRole('button', { name: 'Set', exact: true }).click();
     await page.getByText(`Saved: limit of ${op.email}.`).waitFor();
     expect((await s.graphql('query ($id: ID!) { user(id: $id) { maxConcurrentJobs } }', { id: op.id })).data.user.maxConcurrentJobs).toBe(2);
+
+    // A new user, made a viewer, then deactivated: each confirmed, each what the API now says.
+    const email = `created-${Date.now()}@example.com`;
+    await page.getByLabel('Email').fill(email);
+    await page.getByLabel('Password', { exact: true }).fill('Created-Passw0rd!');
+    await page.getByRole('button', { name: 'Create user' }).click();
+    await page.getByText(`Saved: user ${email} created.`).waitFor();
+    const created = (await s.graphql('{ users { id email role isActive } }')).data.users.find((u: { email: string }) => u.email === email);
+    expect(created).toMatchObject({ role: 'OPERATOR', isActive: true });
+    const row = page.locator(`tr[data-user-id="${created.id}"]`);
+    await row.getByLabel(`Role of ${email}`).selectOption('VIEWER');
+    await page.getByRole('dialog').getByRole('button', { name: 'Change role' }).click();
+    await page.getByText(`Saved: role of ${email}.`).waitFor();
+    await row.getByRole('button', { name: 'Deactivate' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Deactivate' }).click();
+    await page.getByText(`Saved: ${email} deactivated.`).waitFor();
+    expect((await s.graphql('query ($id: ID!) { user(id: $id) { role isActive } }', { id: created.id })).data.user).toEqual({ role: 'VIEWER', isActive: false });
     await screenshot(page, 'admin');
+    expect(w.problems).toEqual([]);
+    await w.context.close();
+  });
+
+  it('filters by status and name, and pages to older jobs and back', async () => {
+    const op = await s.user('operator', { max_concurrent_jobs: 20 });
+    const ids: string[] = [];
+    for (let i = 0; i < 52; i++) ids.push((await s.request('POST', '/jobs', { token: op.token, body: { name: `page-${i}`, command: ['true'] } })).body.id);
+    const failing = await s.request('POST', '/jobs', { token: op.token, body: { name: 'will-fail', command: ['false'] } });
+    await waitFor(async () => (await jobStatus(failing.body.id)) === 'failed' && (await jobStatus(ids[0]!)) === 'success');
+    const w = await watchedPage(browser, s.url);
+    const page = w.page;
+    await signIn(page, s.url, op.email, op.password);
+    await page.locator(`tr[data-job-id="${failing.body.id}"]`).waitFor();
+    expect(await page.locator('tbody tr').count()).toBe(50);
+
+    await page.locator('.stat-failed').click();
+    await expect.poll(() => page.locator('tbody tr').count()).toBe(1);
+    expect(page.url()).toContain('status=FAILED');
+    await page.locator('.stat-failed').click();
+    await page.getByRole('searchbox', { name: 'Name' }).fill('page-1');
+    await expect.poll(async () => (await page.locator('tbody tr td:first-child').allInnerTexts()).sort()).toEqual(['page-1', ...Array.from({ length: 10 }, (_, i) => `page-1${i}`)].sort());
+    await page.getByRole('link', { name: 'Clear filters' }).click();
+    await expect.poll(() => page.locator('tbody tr').count()).toBe(50);
+
+    await page.getByRole('link', { name: 'Older jobs' }).click();
+    await expect.poll(() => page.locator('tbody tr').count()).toBe(3);
+    expect(await page.locator('tbody tr td:first-child').allInnerTexts()).toEqual(['page-2', 'page-1', 'page-0']);
+    await page.getByRole('link', { name: 'Newest' }).click();
+    await page.locator(`tr[data-job-id="${failing.body.id}"]`).waitFor();
     expect(w.problems).toEqual([]);
     await w.context.close();
   });
