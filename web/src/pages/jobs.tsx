@@ -112,19 +112,35 @@ export function JobsPage({ query }: { query: URLSearchParams }) {
     setHeld([]);
     void load();
     void loadStats();
+    // Events are applied once per frame, the latest row per job: a burst of changes costs one render.
+    const pending = new Map<string, JobRow>();
+    let frame = 0;
+    const flush = () => {
+      frame = 0;
+      const batch = [...pending.values()];
+      pending.clear();
+      const byId = new Map(batch.map((j) => [j.id, j]));
+      const known = new Set(rowsRef.current?.map((r) => r.id));
+      // New jobs belong to the first page only; later pages keep their rows.
+      const fresh = after ? [] : batch.filter((j) => !known.has(j.id) && matches(j, filters)).sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+      const reading = window.scrollY > READING_OFFSET;
+      setRows((current) => {
+        if (!current) return current;
+        const updated = current.map((r) => byId.get(r.id) ?? r);
+        const added = reading ? [] : fresh.filter((j) => !current.some((r) => r.id === j.id));
+        return [...added, ...updated];
+      });
+      setHeld((h) => {
+        const updated = h.map((r) => byId.get(r.id) ?? r);
+        const added = reading ? fresh.filter((j) => !h.some((r) => r.id === j.id)) : [];
+        return added.length || batch.some((j) => h.some((r) => r.id === j.id)) ? [...added, ...updated] : h;
+      });
+    };
     const stop = subscribe<{ jobEvents: JobRow }>(EVENTS, () => ({ batchId: filters.batchId || null }), {
       next: ({ jobEvents: job }) => {
         statsSoon();
-        // New jobs belong to the first page only; later pages keep their rows.
-        const fresh = !after && matches(job, filters) && !rowsRef.current?.some((r) => r.id === job.id);
-        const reading = window.scrollY > READING_OFFSET;
-        setRows((current) => {
-          if (!current) return current;
-          const at = current.findIndex((r) => r.id === job.id);
-          if (at >= 0) return current.map((r, i) => (i === at ? job : r));
-          return fresh && !reading ? [job, ...current] : current;
-        });
-        setHeld((h) => (h.some((r) => r.id === job.id) ? h.map((r) => (r.id === job.id ? job : r)) : fresh && reading ? [job, ...h] : h));
+        pending.set(job.id, job);
+        if (!frame) frame = requestAnimationFrame(flush);
       },
       error: (e) => live && setError(e.message),
     });
@@ -135,6 +151,7 @@ export function JobsPage({ query }: { query: URLSearchParams }) {
     });
     return () => {
       live = false;
+      cancelAnimationFrame(frame);
       statsSoon.cancel();
       stop();
       offReconnect();
