@@ -420,6 +420,39 @@ describe('web dashboard', () => {
     await w.context.close();
   });
 
+  it('works from the keyboard alone: sign in, reach a job, confirm an action', async () => {
+    const job = await s.request('POST', '/jobs', { token: s.adminToken, body: { name: 'keyboard-job', command: ['sleep', '30'] } });
+    await waitFor(async () => (await jobStatus(job.body.id)) === 'running');
+    const w = await watchedPage(browser, s.url);
+    const page = w.page;
+    await page.goto(`${s.url}/`);
+    await page.getByLabel('Email').waitFor();
+    const focused = () => page.evaluate(() => `${document.activeElement?.tagName} ${document.activeElement?.textContent ?? ''}`.trim());
+    /** Presses Tab until the focused element's tag and text match. */
+    const tabTo = async (re: RegExp) => {
+      for (let i = 0; i < 60 && !re.test(await focused()); i++) await page.keyboard.press('Tab');
+      expect(await focused()).toMatch(re);
+    };
+    await page.keyboard.press('Tab');
+    await page.keyboard.type(ADMIN_EMAIL);
+    await page.keyboard.press('Tab');
+    await page.keyboard.type(ADMIN_PASSWORD);
+    await page.keyboard.press('Enter');
+    await page.locator(`tr[data-job-id="${job.body.id}"]`).waitFor();
+    await tabTo(/^A keyboard-job$/);
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: /keyboard-job/ }).waitFor();
+    await tabTo(/^BUTTON Cancel$/);
+    await page.keyboard.press('Enter');
+    await page.getByRole('dialog').waitFor();
+    // The dialog takes the focus on its confirming button.
+    expect(await focused()).toBe('BUTTON Cancel job');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => page.locator('h1 .badge').innerText(), { timeout: 20_000 }).toBe('canceled');
+    expect(w.problems).toEqual([]);
+    await w.context.close();
+  });
+
   it('fits a 360 px wide screen; signing out ends the session', async () => {
     for (let i = 0; i < 12; i++) await s.request('POST', '/jobs', { token: s.adminToken, body: { name: `small-${i}`, command: ['true'] } });
     const w = await watchedPage(browser, s.url, { width: 360, height: 740 });
