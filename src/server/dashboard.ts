@@ -11,7 +11,7 @@ import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** dist/web beside dist/ (from src/server or dist/server alike). */
-export const DASHBOARD_DIR = fileURLToPath(new URL('../../dist/web/', import.meta.url));
+const DASHBOARD_DIR = fileURLToPath(new URL('../../dist/web/', import.meta.url));
 
 /** 'self' covers ws:/wss: to this origin (CSP Level 3), which the subscriptions use. */
 export const DASHBOARD_CSP = [

@@ -151,7 +151,7 @@ export function onReconnected(listener: Listener): () => void {
 }
 
 /** Drops the socket (after a change of identity); the next subscription opens a new one. */
-export function resetSocket(): void {
+function resetSocket(): void {
   const old = client;
   client = null;
   socketUp = false;
@@ -191,7 +191,7 @@ function socket(): Client {
   return c;
 }
 
-export interface Live<T> {
+interface Live<T> {
   next(data: T): void;
   /** The server ended the stream (e.g. a job reached its end). */
   complete?(): void;

@@ -10,7 +10,7 @@ export interface Route {
   hash: string;
 }
 
-export function parseHash(hash: string): Route {
+function parseHash(hash: string): Route {
   const raw = hash.replace(/^#\/?/, '');
   const q = raw.indexOf('?');
   const path = q < 0 ? raw : raw.slice(0, q);
