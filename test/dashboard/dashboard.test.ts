@@ -264,7 +264,7 @@ describe('web dashboard', () => {
     await w.context.close();
   });
 
-  it('an admin cancels a running job after confirming, changes the default and a user’s limit, creates, demotes and deactivates a user', async () => {
+  it('an admin cancels a running job after confirming, changes the default and a user’s limit, creates a user, demotes them, resets their password and deactivates them', async () => {
     const job = await s.request('POST', '/jobs', { token: s.adminToken, body: { name: 'to-cancel', command: ['sleep', '30'] } });
     const op = await s.user('operator');
     const w = await watchedPage(browser, s.url);
@@ -304,6 +304,11 @@ describe('web dashboard', () => {
     await row.getByLabel(`Role of ${email}`).selectOption('VIEWER');
     await page.getByRole('dialog').getByRole('button', { name: 'Change role' }).click();
     await page.getByText(`Saved: role of ${email}.`).waitFor();
+    await row.getByRole('button', { name: 'Reset' }).click();
+    await page.getByRole('dialog').getByLabel('New password (8 to 256 characters)').fill('Reset-Passw0rd!');
+    await page.getByRole('dialog').getByRole('button', { name: 'Set password' }).click();
+    await page.getByText(`Saved: password of ${email} reset; their sessions ended.`).waitFor();
+    expect(await s.token(email, 'Reset-Passw0rd!')).toBeTruthy();
     await row.getByRole('button', { name: 'Deactivate' }).click();
     await page.getByRole('dialog').getByRole('button', { name: 'Deactivate' }).click();
     await page.getByText(`Saved: ${email} deactivated.`).waitFor();

@@ -4,6 +4,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { gql, subscribe } from '../api.js';
 import { LogView } from '../logView.js';
 import { navigate } from '../router.js';
+import { useOwnerNames } from './jobs.js';
 import { ConfirmDialog, ErrorBanner, formatDuration, formatTime, isTerminal, JOB_FIELDS, StatusBadge, useMe, useTicker, type ConfirmRequest, type JobRow } from '../ui.js';
 
 interface JobDetail extends JobRow {
@@ -27,6 +28,7 @@ export function JobPage({ id }: { id: string }) {
   const [error, setError] = useState<string | null>(null);
   const [confirm, setConfirm] = useState<ConfirmRequest | null>(null);
   useTicker(job?.status === 'RUNNING');
+  const owners = useOwnerNames(me.role);
 
   useEffect(() => {
     let live = true;
@@ -145,7 +147,7 @@ export function JobPage({ id }: { id: string }) {
               ))}
         </dd>
         <dt>Owner</dt>
-        <dd class="mono">{mine ? `you (${job.ownerId})` : job.ownerId}</dd>
+        <dd class="mono">{mine ? `you (${job.ownerId})` : owners.has(job.ownerId) ? `${owners.get(job.ownerId)} (${job.ownerId})` : job.ownerId}</dd>
         <dt>Batch</dt>
         <dd>{job.batchId ? <a href={`#/batches/${encodeURIComponent(job.batchId)}`}>{job.batchId}</a> : '—'}</dd>
         <dt>Created</dt>
