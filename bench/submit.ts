@@ -3,6 +3,7 @@
 // GraphQL submitJob mutation, and a bare node:http JSON server as baseline,
 // all in the same run (interleaved, a fresh server per measurement).
 import { readFileSync } from 'node:fs';
+import { Kind, parse, print, type FragmentDefinitionNode } from 'graphql';
 import { join } from 'node:path';
 import { cannon, type CannonResult } from './lib/autocannon.js';
 import { REPS, pct, runIfMain } from './lib/figure.js';
@@ -17,22 +18,25 @@ const DURATION_S = Number(process.env.BENCH_SUBMIT_SECONDS ?? 10);
 const WARMUP_S = 2;
 const JOB = { name: 'b', command: ['true'] };
 
-/** The selection the REST route returns (fragment JobFields), so both APIs do the same work. */
+/** The selection the REST route returns (fragment JobFields, nested fields included), so both APIs do the same work. */
 function jobFields(): string {
-  try {
-    const text = readFileSync(join(ROOT, 'src', 'rest', 'operations', 'jobs.graphql'), 'utf8');
-    const m = /fragment JobFields on Job \{([^}]*)\}/.exec(text);
-    if (m) return m[1]!.trim().split(/\s+/).join(' ');
-  } catch {
-    /* fall through */
-  }
-  return 'id name command workingDir env payload status exitCode error ownerId batchId timeoutSeconds createdAt startedAt finishedAt';
+  const document = parse(readFileSync(join(ROOT, 'src', 'rest', 'operations', 'jobs.graphql'), 'utf8'));
+  const fragment = document.definitions.find((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION && d.name.value === 'JobFields');
+  if (!fragment) throw new Error('src/rest/operations/jobs.graphql has no fragment JobFields');
+  return print(fragment.selectionSet);
 }
 
 const GRAPHQL_BODY = JSON.stringify({
-  query: `mutation SubmitJob($input: SubmitJobInput!) { submitJob(input: $input) { ${jobFields()} } }`,
+  query: `mutation SubmitJob($input: SubmitJobInput!) { submitJob(input: $input) ${jobFields()} }`,
   variables: { input: JOB },
 });
+
+/** A GraphQL error is a 200 too: one request first makes sure the mutation really submits. */
+async function checkSubmits(url: string, headers: Record<string, string>, body: string): Promise<void> {
+  const res = await fetch(url, { method: 'POST', headers, body });
+  const answer = (await res.json()) as { data?: { submitJob?: { id?: string } }; errors?: unknown };
+  if (!answer.data?.submitJob?.id) throw new Error(`graphql: the submitJob mutation does not submit: ${JSON.stringify(answer).slice(0, 300)}`);
+}
 
 type Measured = CannonResult & { cpuMsPerReq: number };
 
@@ -51,7 +55,9 @@ async function ours(kind: 'rest' | 'graphql', rep: number): Promise<Measured> {
     const headers = { 'content-type': 'application/json', authorization: `Bearer ${token}` };
     const r = kind === 'rest'
       ? await measure(s.pid, `${s.api}/jobs`, headers, JSON.stringify(JOB))
-      : await measure(s.pid, `${s.url}/graphql`, { ...headers, 'x-graphql-yoga-csrf': '1' }, GRAPHQL_BODY);
+      : await checkSubmits(`${s.url}/graphql`, { ...headers, 'x-graphql-yoga-csrf': '1' }, GRAPHQL_BODY).then(() =>
+          measure(s.pid, `${s.url}/graphql`, { ...headers, 'x-graphql-yoga-csrf': '1' }, GRAPHQL_BODY),
+        );
     if (r.ok === 0) throw new Error(`${kind}: no 2xx responses (non2xx ${r.non2xx}, errors ${r.errors})`);
     return r;
   });
