@@ -145,7 +145,7 @@ export function onSocketState(listener: (up: boolean) => void): () => void {
 }
 
 /** Called after the socket came back from a drop: views re-read what events they may have missed. */
-export function onReconnected(listener: Listener): () => void {
+function onReconnected(listener: Listener): () => void {
   reconnectListeners.add(listener);
   return () => reconnectListeners.delete(listener);
 }
@@ -234,6 +234,20 @@ export function subscribe<T>(query: string, variables: () => Record<string, unkn
   return () => {
     active = false;
     dispose();
+  };
+}
+
+/**
+ * A view kept current by an event stream: subscribes, and calls `reread`
+ * after the socket came back from a drop (events sent meanwhile are lost).
+ * Returns the function that stops both.
+ */
+export function follow<T>(query: string, variables: () => Record<string, unknown>, sink: Live<T>, reread: () => void): () => void {
+  const stop = subscribe(query, variables, sink);
+  const off = onReconnected(reread);
+  return () => {
+    stop();
+    off();
   };
 }
 

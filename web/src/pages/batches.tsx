@@ -2,7 +2,7 @@
 // both kept current by jobEvents (a batch is re-read when one of its jobs
 // changes, at most once a second), with cancel / force-complete / delete by role.
 import { useEffect, useState } from 'preact/hooks';
-import { gql, onReconnected, subscribe } from '../api.js';
+import { follow, gql } from '../api.js';
 import { navigate } from '../router.js';
 import { ConfirmDialog, ErrorBanner, formatDuration, formatTime, isTerminal, shortId, StatusBadge, STATUSES, throttle, useMe, type ConfirmRequest, type Status } from '../ui.js';
 
@@ -90,20 +90,18 @@ export function BatchesPage() {
       }
     }, 1000);
     void load();
-    const stop = subscribe<{ jobEvents: { batchId: string | null } }>(EVENTS, () => ({ batchId: null }), {
+    const stop = follow<{ jobEvents: { batchId: string | null } }>(EVENTS, () => ({ batchId: null }), {
       next: ({ jobEvents }) => {
         if (!jobEvents.batchId) return;
         dirty.add(jobEvents.batchId);
         refresh();
       },
       error: (e) => live && setError(e.message),
-    });
-    const off = onReconnected(() => void load());
+    }, () => void load());
     return () => {
       live = false;
       refresh.cancel();
       stop();
-      off();
     };
   }, []);
 
@@ -167,20 +165,18 @@ export function BatchPage({ id }: { id: string }) {
         .catch((e: Error) => live && setError(e.message));
     const refresh = throttle(() => void load(), 1000);
     void load();
-    const stop = subscribe<{ jobEvents: { id: string; status: Status } }>(EVENTS, () => ({ batchId: id }), {
+    const stop = follow<{ jobEvents: { id: string; status: Status } }>(EVENTS, () => ({ batchId: id }), {
       next: ({ jobEvents: ev }) => {
         // The row changes at once; counts and the batch status come with the next read.
         setBatch((b) => b && { ...b, jobs: b.jobs.map((j) => (j.id === ev.id ? { ...j, status: ev.status } : j)) });
         refresh();
       },
       error: (e) => live && setError(e.message),
-    });
-    const off = onReconnected(() => void load());
+    }, () => void load());
     return () => {
       live = false;
       refresh.cancel();
       stop();
-      off();
     };
   }, [id]);
 

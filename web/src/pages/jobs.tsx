@@ -4,7 +4,7 @@
 // events arrive. Pages are keyset cursors, so arriving rows never shift a
 // later page.
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { gql, onReconnected, subscribe, type Role } from '../api.js';
+import { follow, gql, type Role } from '../api.js';
 import { href, navigate } from '../router.js';
 import { ErrorBanner, formatDuration, formatTime, JOB_FIELDS, shortId, StatusBadge, STATUSES, throttle, useMe, useTicker, type JobRow, type Status } from '../ui.js';
 
@@ -136,16 +136,15 @@ export function JobsPage({ query }: { query: URLSearchParams }) {
         return added.length || batch.some((j) => h.some((r) => r.id === j.id)) ? [...added, ...updated] : h;
       });
     };
-    const stop = subscribe<{ jobEvents: JobRow }>(EVENTS, () => ({ batchId: filters.batchId || null }), {
+    const stop = follow<{ jobEvents: JobRow }>(EVENTS, () => ({ batchId: filters.batchId || null }), {
       next: ({ jobEvents: job }) => {
         statsSoon();
         pending.set(job.id, job);
         if (!frame) frame = requestAnimationFrame(flush);
       },
       error: (e) => live && setError(e.message),
-    });
-    // Events missed while the socket was down: read the page once more.
-    const offReconnect = onReconnected(() => {
+    }, () => {
+      // Events missed while the socket was down: read the page once more.
       void load();
       void loadStats();
     });
@@ -154,7 +153,6 @@ export function JobsPage({ query }: { query: URLSearchParams }) {
       cancelAnimationFrame(frame);
       statsSoon.cancel();
       stop();
-      offReconnect();
     };
   }, [filters, after]);
 
