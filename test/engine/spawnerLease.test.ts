@@ -269,8 +269,7 @@ createInterface({ input: process.stdin }).on('line', (line) => {
     }
   });
 
-  // Isolated jobs were always killed then (and die with their helper).
-  it.skipIf(isolated)('kills every job it runs when the worker dies, and exits', async () => {
+  it('kills every job it runs when the worker dies, and exits', async () => {
     const { worker, helper, next } = await startWorker();
     const m = mark();
     try {
