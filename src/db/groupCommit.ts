@@ -6,7 +6,7 @@
 // retried through transient database failures, so it must be idempotent:
 // rows carry their own ids and a retried insert skips the ones already there.
 import type { Database } from './client.js';
-import { insertJobs, ROWS_PER_STATEMENT, type NewJobRow } from './insertJobs.js';
+import { insertJobs, JOBS_TABLE, type NewJobRow } from './insertJobs.js';
 import { retryTransient } from './retry.js';
 
 interface Waiting<T> {
@@ -62,5 +62,5 @@ export function createGroupWriter<T>(write: (rows: T[]) => Promise<unknown>, max
 }
 
 export function createJobWriter(db: Database): GroupWriter<NewJobRow> {
-  return createGroupWriter((rows) => insertJobs(db.provider, db.prisma, rows), ROWS_PER_STATEMENT);
+  return createGroupWriter((rows) => insertJobs(db.provider, db.prisma, rows), JOBS_TABLE.rowsPerStatement);
 }

@@ -12,7 +12,7 @@
 // claiming for right now is skipped, and its share of the slots goes to the
 // other users.
 import type { Database } from '../db/client.js';
-import { sqliteTime } from '../db/insertJobs.js';
+import { sqliteTime } from '../db/insertRows.js';
 import type { DirectSqlite } from '../db/sqliteAdapter.js';
 import { jobFromRow } from '../db/sqliteRows.js';
 import type { Job } from '../generated/sqlite/client.js';

@@ -14,7 +14,7 @@
 // multi-row INSERT: Prisma's createMany compiles a fresh query plan (WASM)
 // whenever the row count changes, which cost more than the database's work.
 import type { Database } from '../db/client.js';
-import { sqliteTime } from '../db/insertJobs.js';
+import { sqliteTime } from '../db/insertRows.js';
 import { retryTransient } from '../db/retry.js';
 import type { EventBus } from '../events/bus.js';
 import { storableText } from '../services/jobSpec.js';

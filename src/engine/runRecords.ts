@@ -8,7 +8,7 @@
 // outcome. On SQLite these are direct statements (see db/sqliteAdapter.ts);
 // on PostgreSQL, Prisma calls.
 import type { Database } from '../db/client.js';
-import { sqliteTime } from '../db/insertJobs.js';
+import { sqliteTime } from '../db/insertRows.js';
 import { retryTransient } from '../db/retry.js';
 import type { FinalState } from '../services/jobs.js';
 

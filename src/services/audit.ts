@@ -5,6 +5,7 @@
 import { BadInput, DomainError } from '../errors.js';
 import type { AuditEntry } from '../generated/sqlite/client.js';
 import { createGroupWriter } from '../db/groupCommit.js';
+import { insertRows, type BulkTable } from '../db/insertRows.js';
 import type { ServiceDeps, Viewer } from './deps.js';
 import { newId } from './ids.js';
 import { pageSize, type Page } from './paging.js';
@@ -38,7 +39,15 @@ export interface AuditRecord {
 
 const PRUNE_BATCH = 1000;
 const PRUNE_EVERY_MS = 60 * 60 * 1000;
-const ROWS_PER_INSERT = 500;
+
+const AUDIT_TABLE: BulkTable<AuditEntry> = {
+  name: 'audit_log',
+  columns: [
+    ['id', (e) => e.id], ['at', (e) => e.at], ['actor_id', (e) => e.actorId], ['action', (e) => e.action], ['target_type', (e) => e.targetType],
+    ['target_id', (e) => e.targetId], ['outcome', (e) => e.outcome], ['client_address', (e) => e.clientAddress], ['detail', (e) => e.detail],
+  ],
+  rowsPerStatement: 500,
+};
 
 /** denied: refused for lack of rights (403, or 404 for what the actor may not see); failure: anything else. */
 function outcomeOf(err: unknown): AuditOutcome {
@@ -60,9 +69,7 @@ function beforeWhere(cursor: string | null | undefined) {
 
 export function createAuditService({ db, config, log }: ServiceDeps) {
   const prisma = db.prisma;
-  // Retried through connection failures (groupCommit.ts); SQLite, which has none, has no skipDuplicates either.
-  const duplicates = (db.provider === 'postgresql' ? { skipDuplicates: true } : {}) as object;
-  const writer = createGroupWriter<AuditEntry>((rows) => prisma.auditEntry.createMany({ data: rows, ...duplicates }), ROWS_PER_INSERT);
+  const writer = createGroupWriter<AuditEntry>((rows) => insertRows(db.provider, prisma, AUDIT_TABLE, rows), AUDIT_TABLE.rowsPerStatement);
 
   async function record(r: AuditRecord): Promise<void> {
     try {

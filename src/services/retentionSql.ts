@@ -4,7 +4,7 @@
 // the planner would take the batch or status index and sort every old row for
 // each page, and each statement blocks the process while it runs.
 import type { Database } from '../db/client.js';
-import { sqliteTime } from '../db/insertJobs.js';
+import { sqliteTime } from '../db/insertRows.js';
 import { TERMINAL } from './jobSpec.js';
 
 interface Position {
