@@ -9,7 +9,8 @@ export type ErrorCode =
   | 'CONFLICT'
   | 'BAD_USER_INPUT'
   | 'RATE_LIMITED'
-  | 'GONE';
+  | 'GONE'
+  | 'SERVICE_UNAVAILABLE';
 
 export abstract class DomainError extends Error {
   abstract readonly code: ErrorCode;
@@ -67,4 +68,11 @@ export class ValidationFailed extends DomainError {
 export class RateLimited extends DomainError {
   readonly code = 'RATE_LIMITED' as const;
   constructor(readonly retryAfterSeconds: number, message = 'Too many failed attempts; try again later') { super(message); }
+}
+
+/** The database did not answer, even after retries: nothing was decided, the same request may succeed shortly. */
+export class Unavailable extends DomainError {
+  readonly code = 'SERVICE_UNAVAILABLE' as const;
+  readonly retryAfterSeconds = 5;
+  constructor() { super('The database is not answering; retry in a few seconds (GET /health says when it is back)'); }
 }

@@ -16,6 +16,7 @@ import { schema } from './graphql/schema.js';
 import { useSharedSubscriptionEvents } from './graphql/sharedEvents.js';
 import { VIEWER_INDEPENDENT_SUBSCRIPTIONS } from './graphql/types/subscriptions.js';
 import { createLogger, type Logger } from './logger.js';
+import { restError } from './rest/errorMapping.js';
 import { buildOpenApi } from './rest/openapi.js';
 import { createLogStream } from './rest/logStream.js';
 import { createRouter } from './rest/router.js';
@@ -271,8 +272,9 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
       if (err instanceof BodyTooLarge) {
         return send(res, 413, { detail: `Request body exceeds the limit of ${config.maxBodyBytes} bytes` }, { connection: 'close' });
       }
-      log.error('request failed', { err, method: req.method, path });
-      if (!res.headersSent) send(res, 500, { detail: 'Internal Server Error' });
+      // 503 when the database is not answering, else 500 (logged either way).
+      const answer = restError(toGraphQLError(err, log));
+      if (!res.headersSent) send(res, answer.status, answer.body, answer.headers);
       else res.destroy();
     }
   }

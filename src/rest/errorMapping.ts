@@ -16,6 +16,7 @@ const STATUS: Record<string, number> = {
   BAD_USER_INPUT: 400,
   RATE_LIMITED: 429,
   GONE: 410,
+  SERVICE_UNAVAILABLE: 503,
 };
 
 export function restError(error: GraphQLError): RestError {
@@ -29,7 +30,7 @@ export function restError(error: GraphQLError): RestError {
   if (status === 500) return { status, body: { detail: 'Internal Server Error' } };
   const headers: Record<string, string> = {};
   if (status === 401) headers['WWW-Authenticate'] = bearerChallenge(null);
-  if (status === 429) headers['Retry-After'] = String(error.extensions?.retryAfter ?? 60);
+  if (status === 429 || status === 503) headers['Retry-After'] = String(error.extensions?.retryAfter ?? 60);
   return { status, body: { detail: error.message }, headers };
 }
 

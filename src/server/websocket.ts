@@ -17,7 +17,8 @@
 // (session revoked, password, role or activity changed: announced on every
 // process, then re-checked here); 4429 past the per-user connection limit;
 // 4408 when connection_init does not arrive in time; 1009 with a reason for
-// a message over `maxPayloadBytes`. Past the per-connection subscription
+// a message over `maxPayloadBytes`; 1013 "Try Again Later" when the database
+// does not answer at connection_init (clients reconnect after it). Past the per-connection subscription
 // limit the new operation gets a RATE_LIMITED GraphQL error. The legacy
 // protocol first says why in a connection_error message.
 //
@@ -38,6 +39,9 @@ import { CloseCode, DEPRECATED_GRAPHQL_WS_PROTOCOL, GRAPHQL_TRANSPORT_WS_PROTOCO
 import { useServer } from 'graphql-ws/use/ws';
 import type { YogaServerInstance } from 'graphql-yoga';
 import { WebSocket, WebSocketServer } from 'ws';
+import { isTransientDbError } from '../db/retry.js';
+import { Unavailable } from '../errors.js';
+import { toGraphQLError } from '../graphql/errors.js';
 import type { Logger } from '../logger.js';
 import type { Viewer } from '../services/deps.js';
 import type { Services } from '../services/index.js';
@@ -49,6 +53,7 @@ import { serveLegacyProtocol } from './legacyWs.js';
 const WS_PATH = '/graphql';
 const CLOSE_TOO_MANY_CONNECTIONS = 4429;
 const CLOSE_MESSAGE_TOO_BIG = 1009;
+const CLOSE_TRY_AGAIN_LATER = 1013;
 
 /** Unsent bytes a socket may hold before its operations stop pulling results. */
 const MAX_BUFFERED_BYTES = 1024 * 1024;
@@ -275,7 +280,15 @@ export function createGraphQLWebSocket(
       const authorization = authorizationOf(params);
       const token = bearerToken(authorization);
       const address = clientAddressOf(request, opts.trustProxy);
-      const session = token ? await services.auth.authenticate(token, address) : null;
+      let session;
+      try {
+        session = token ? await services.auth.authenticate(token, address) : null;
+      } catch (err) {
+        if (!isTransientDbError(err)) throw err;
+        // 1013 Try Again Later: graphql-ws clients reconnect after it (a 4500 would end them for good).
+        log.warn('database not answering', { err });
+        return { code: CLOSE_TRY_AGAIN_LATER, reason: new Unavailable().message };
+      }
       if (session && 'problem' in session) return { code: CloseCode.Forbidden, reason: `Forbidden: ${session.problem}` };
       if (!session) return { code: CloseCode.Forbidden, reason: 'Forbidden' };
       if (session.expiresAt <= Date.now()) return { code: CloseCode.Forbidden, reason: 'Forbidden: token expired' };
@@ -317,14 +330,15 @@ export function createGraphQLWebSocket(
       if (errors.length) return errors as GraphQLError[];
       const operation = getOperationAST(document, payload.operationName)?.operation;
       if (!operation) return [new GraphQLError('Unable to identify operation')];
-      const args: ExecutionArgs = {
-        schema: enveloped.schema,
-        operationName: payload.operationName,
-        document,
-        variableValues: payload.variables,
+      let contextValue;
+      try {
         // The context factory authenticates again (role and activity from the database).
-        contextValue: await enveloped.contextFactory(),
-      };
+        contextValue = await enveloped.contextFactory();
+      } catch (err) {
+        // This operation fails (SERVICE_UNAVAILABLE while the database is down); the socket and its other operations stay.
+        return [toGraphQLError(err, log)];
+      }
+      const args: ExecutionArgs = { schema: enveloped.schema, operationName: payload.operationName, document, variableValues: payload.variables, contextValue };
       const raw = request.socket;
       return {
         operation,
