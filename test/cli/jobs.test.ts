@@ -6,7 +6,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startProxy, type TcpProxy } from '../chaos/tcpProxy.js';
 import { jobGate, waitRunning, waitTerminal, type JobRead } from '../helpers/jobs.js';
-import { startServer, waitFor, type TestServer } from '../helpers/server.js';
+import { loadConfig } from '../../src/config.js';
+import { createLogger } from '../../src/logger.js';
+import { buildApp, type App } from '../../src/server.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { ADMIN_EMAIL, ADMIN_PASSWORD, restClient, startServer, testServerEnv, tokenClient, waitFor, type TestServer } from '../helpers/server.js';
 import { cli, start } from './cli.js';
 
 let s: TestServer;
@@ -291,4 +295,45 @@ describe('on PostgreSQL', () => {
     const listed = JSON.parse((await cli(['ls', '--json'], { env: penv })).stdout) as JobRead[];
     expect(listed).toEqual((await pg.request('GET', '/jobs?order=desc&limit=20', { token: pg.adminToken })).body);
   });
+});
+
+// A running job whose worker is alive (its lease current) but never confirms
+// the kill: the server answers 202 after its bounded wait, with the stop
+// recorded. The worker is a row this test writes: an API with no worker runs
+// nothing itself, so nothing else can confirm.
+describe('cancel that the worker does not confirm in time', () => {
+  let db: TestDatabase;
+  let app: App;
+  let url: string;
+  let admin: string;
+  beforeAll(async () => {
+    db = await createTestDatabase('sqlite');
+    app = await buildApp(loadConfig(testServerEnv(db, { KILL_GRACE_SECONDS: '0', HEARTBEAT_SECONDS: '1' })), { worker: false, log: createLogger('error') });
+    url = await app.start();
+    admin = await tokenClient(`${url}/api/v1`)(ADMIN_EMAIL, ADMIN_PASSWORD);
+  });
+  afterAll(async () => {
+    await app?.stop(0);
+    await db?.drop();
+  });
+
+  it('says the cancel is recorded and the job still runs, exit 0; --json prints the job with cancel_requested', async () => {
+    const aenv = { JOBRUNNER_SERVER: url, JOBRUNNER_TOKEN: admin, JOBRUNNER_CONFIG: join('/nonexistent', 'c.json') };
+    const ghost = 'ghost-host:4242:0123456789ab';
+    const prisma = app.db.prisma;
+    await prisma.worker.create({ data: { id: ghost, hostname: 'ghost-host', pid: 4242, heartbeatAt: new Date(), leaseExpiresAt: new Date(Date.now() + 3_600_000) } });
+    const request = restClient(`${url}/api/v1`);
+    const running = async () => {
+      const res = await request('POST', '/jobs', { token: admin, body: { name: 'unconfirmed', command: ['sleep', '300'] } });
+      await prisma.job.update({ where: { id: res.body.id }, data: { status: 'running', startedAt: new Date(), workerId: ghost, attempt: 1 } });
+      return res.body.id as string;
+    };
+    const [a, b] = [await running(), await running()];
+    // Both wait out the same bounded wait (HEARTBEAT_SECONDS + KILL_GRACE_SECONDS + 5 s) together.
+    const [text, json] = await Promise.all([cli(['cancel', a], { env: aenv }), cli(['cancel', '--json', b], { env: aenv })]);
+    expect(text).toMatchObject({ code: 0, stderr: '' });
+    expect(text.stdout).toBe(`cancel requested: job ${a} is still running; its worker stops it (\`jobrunner wait ${a}\`)\n`);
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.stdout)).toMatchObject({ id: b, status: 'running', cancel_requested: true });
+  }, 60_000);
 });
