@@ -5,9 +5,11 @@ import { COMMANDS, GROUPS, subcommands, type CommandSpec } from './spec.js';
 const topNames = () => [...new Set(COMMANDS.map((c) => c.name.split(' ')[0]!)), 'help'];
 const flags = (c: CommandSpec) => Object.entries(c.options).flatMap(([name, o]) => [`--${name}`, ...(o.short ? [`-${o.short}`] : [])]);
 const takesFile = (c: CommandSpec) => c.name === 'batch submit' || c.name === 'submit';
+// `completion` and `help` take words, not options: each script completes them apart.
+const withOptions = () => COMMANDS.filter((c) => c.name !== 'completion');
 
 export function bashCompletion(): string {
-  const cases = COMMANDS.map((c) => `    '${c.name}') opts='${flags(c).join(' ')}'; files=${takesFile(c) ? 1 : 0} ;;`).join('\n');
+  const cases = withOptions().map((c) => `    '${c.name}') opts='${flags(c).join(' ')}'; files=${takesFile(c) ? 1 : 0} ;;`).join('\n');
   const groups = Object.keys(GROUPS).map((g) => `    ${g}) subs='${subcommands(g).map((c) => c.name.split(' ')[1]).join(' ')}' ;;`).join('\n');
   return `# bash completion for jobrunner: source <(jobrunner completion bash)
 _jobrunner() {
@@ -27,7 +29,7 @@ ${groups}
   [ -n "$subs" ] && key="\${COMP_WORDS[1]} \${COMP_WORDS[2]}"
   case "$key" in
 ${cases}
-    completion) opts='bash zsh' ;;
+    completion) opts='bash zsh'; [[ "$cur" == -* ]] && opts='--help -h' ;;
     help) opts='${topNames().join(' ')}' ;;
   esac
   if [[ "$cur" == -* || "$key" == completion || "$key" == help ]]; then
@@ -50,7 +52,7 @@ export function zshCompletion(): string {
     ['help', 'help on a command'],
   ]);
   const groups = Object.keys(GROUPS).map((g) => `      ${g}) subs=(${described(subcommands(g).map((c) => [c.name.split(' ')[1]!, c.summary]))}) ;;`).join('\n');
-  const cases = COMMANDS.map((c) => `      '${c.name}') opts=(${flags(c).join(' ')}) ;;`).join('\n');
+  const cases = withOptions().map((c) => `      '${c.name}') opts=(${flags(c).join(' ')}) ;;`).join('\n');
   return `#compdef jobrunner
 # zsh completion for jobrunner: source <(jobrunner completion zsh), after compinit
 _jobrunner() {
@@ -72,7 +74,8 @@ ${groups}
   (( \${#subs} )) && key="$words[2] $words[3]"
   case $key in
 ${cases}
-      completion) compadd bash zsh; return ;;
+      completion) [[ $PREFIX == -* ]] && compadd -- --help -h || compadd bash zsh; return ;;
+      help) compadd ${topNames().join(' ')}; return ;;
   esac
   if [[ $PREFIX == -* ]]; then
     compadd -- $opts

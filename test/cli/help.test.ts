@@ -1,7 +1,7 @@
 // The executable's help, completion scripts and what it loads: no server
 // needed.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -74,13 +74,37 @@ describe('completion', () => {
     expect(complete(['jobrunner', 'batch', ''])).toEqual(['submit', 'ls', 'show', 'cancel', '--help']);
     expect(complete(['jobrunner', 'submit', '--f'])).toEqual(['--follow']);
     expect(complete(['jobrunner', 'limits', 'set', '--'])).toEqual(['--user', '--json', '--server', '--help']);
+    expect(complete(['jobrunner', 'completion', ''])).toEqual(['bash', 'zsh']);
+    expect(complete(['jobrunner', 'completion', '--'])).toEqual(['--help']);
+    expect(complete(['jobrunner', 'help', 'li'])).toEqual(['limits']);
   });
 
-  it('zsh: a compdef function naming every command', async () => {
+  // Run by zsh itself, with the completion system's builtins (_describe, compadd, _files) replaced by functions that print what they are given.
+  const zsh = ['/usr/bin/zsh', '/bin/zsh'].find((p) => existsSync(p));
+  it.skipIf(!zsh)(`zsh: completes commands, subcommands, options and the words of completion and help${zsh ? '' : ' (skipped: zsh is not installed here)'}`, async () => {
     const r = await cli(['completion', 'zsh']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^#compdef jobrunner\n/);
-    expect(r.stdout).toContain('compdef _jobrunner jobrunner');
-    for (const c of COMMANDS) expect(r.stdout).toContain(`'${c.name}') opts=(`);
+    const stubs = [
+      'compdef() { :; }',
+      '_describe() { local e; for e in "${(@P)2}"; do print -r -- "${e%%:*}"; done }',
+      'compadd() { [[ $1 == -- ]] && shift; print -rl -- "$@" }',
+      '_files() { print -r -- "<files>" }',
+    ].join('\n');
+    const complete = (words: string[]) => {
+      const current = words.at(-1)!;
+      const line = `words=(${words.map((w) => `'${w}'`).join(' ')}); CURRENT=${words.length}; PREFIX='${current}'; _jobrunner`;
+      // The stubs print every candidate; zsh itself would keep those starting with PREFIX.
+      return execFileSync(zsh!, ['-f', '-c', `${stubs}\n${r.stdout}\n${line}`], { encoding: 'utf8' }).trim().split('\n').filter((w) => w.startsWith(current));
+    };
+    expect(execFileSync(zsh!, ['-f', '-c', `${stubs}\ncompdef() { print -r -- "compdef $*" }\n${r.stdout}`], { encoding: 'utf8' })).toBe('compdef _jobrunner jobrunner\n');
+    expect(complete(['jobrunner', '']).sort()).toEqual([...new Set(COMMANDS.map((c) => c.name.split(' ')[0]!)), 'help'].sort());
+    expect(complete(['jobrunner', 'ba'])).toEqual(['batch']);
+    expect(complete(['jobrunner', 'batch', ''])).toEqual(['submit', 'ls', 'show', 'cancel']);
+    expect(complete(['jobrunner', 'submit', '--f'])).toEqual(['--follow']);
+    expect(complete(['jobrunner', 'limits', 'set', '--'])).toEqual(['--user', '--json', '--server', '--help']);
+    expect(complete(['jobrunner', 'completion', ''])).toEqual(['bash', 'zsh']);
+    expect(complete(['jobrunner', 'help', 'li'])).toEqual(['limits']);
+    expect(complete(['jobrunner', 'batch', 'submit', ''])).toEqual(['<files>']);
   });
 });
