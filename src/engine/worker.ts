@@ -11,6 +11,7 @@
 // database no longer gives it are fenced, claims it never heard back about
 // are given back.
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import PQueue from 'p-queue';
 import type { Config } from '../config.js';
@@ -26,11 +27,13 @@ import { claimJobs, Fairness } from './claim.js';
 import { createLiveness } from './liveness.js';
 import { createLogSink, Fenced } from './logSink.js';
 import { createRunRecords, type RunRef } from './runRecords.js';
+import { sweepRunDirs } from './runDirSweep.js';
 import { isolationFor } from './isolation.js';
 import type { Launcher } from './launcher.js';
 import { startRun, type OutputSink, type RunHandle, type RunResult } from './runner.js';
 
 const SAFETY_POLL_MS = 1000;
+const RUN_DIR_SWEEP_MS = 60 * 60 * 1000;
 const SHUTDOWN_KILLED = 'killed at worker shutdown';
 const LEASE_LAPSED = 'worker lost: its lease lapsed (the database was unreachable)';
 // The runner's error for a start the spawner helper refused because its copy of the lease had lapsed.
@@ -385,6 +388,9 @@ export function createWorker(db: Database, config: Config, bus: EventBus, log: L
         }),
       );
       timers.push(setInterval(() => wake(), SAFETY_POLL_MS).unref());
+      const sweep = () => void sweepRunDirs(db, join(config.dataDir, 'runs'), wlog).catch((err) => wlog.warn('run directory sweep failed', { err }));
+      sweep();
+      timers.push(setInterval(sweep, RUN_DIR_SWEEP_MS).unref());
       leaseTimer = setInterval(leaseTick, config.heartbeatMs).unref();
       wlog.info('worker started', { concurrency: config.workerConcurrency, leaseSeconds: leaseMs / 1000 });
       wake();
