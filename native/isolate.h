@@ -53,6 +53,9 @@ void iso_sweep(void);
 void iso_kill(struct iso_job *job);
 /* Kills every isolated job that still runs (we are going away). */
 void iso_kill_all(void);
+/* A job cgroup left by a helper that died (the worker names those it knew of):
+   whatever it still holds is killed, and it is removed once empty, like ours. */
+void iso_forget(const char *cgroup);
 
 /* From spawner.c: execvp's search over the job's PATH (0 with the path in out, or an errno), and mkdir -p. */
 int resolve_program(const char *file, char *const envp[], const char *cwd, char *out, size_t outlen);

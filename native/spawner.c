@@ -39,6 +39,9 @@
  *                            it. Commands are taken in order, so a renewal that waited in the
  *                            pipe while the helper was stopped still counts. Without any
  *                            lease command there is no watchdog.
+ *   forget CGROUP            a job cgroup of a helper that died (sent by the worker before
+ *                            any spawn): what it still holds is killed, and it is removed
+ *                            once empty. Ignored without --isolate.
  *
  * Events, each a line, a data event followed by its bytes:
  *   r LEVEL FEATURES MISSING CGROUP  ready: sent once, before any other event (the worker
@@ -492,6 +495,8 @@ static void command(char *payload, size_t len) {
     long long ms = strtoll(f[1], &end, 10);
     if (end == f[1] || *end || ms < 0) malformed();
     renew_lease(ms < LEASE_MAX_MS ? ms : LEASE_MAX_MS);
+  } else if (nfields == 2 && strcmp(f[0], "forget") == 0) {
+    iso_forget(f[1]);
   } else if (nfields >= 2) {
     struct job *j = find(f[1]);
     int s = nfields >= 3 && strcmp(f[2], "e") == 0;

@@ -306,6 +306,8 @@ export async function startSpawner(log: Logger, want: SpawnerKind = 'auto', opti
     for (const [id, proc] of running) {
       if (unsent.has(id)) continue;
       n++;
+      // Made before the job started, and maybe not yet removed after it ended: the next helper removes it once empty (this process does not know every hierarchy it is in).
+      if (proc.cgroup) leftoverCgroups.push(proc.cgroup);
       if (!proc.pid) {
         notStarted(id, proc, new Error('the spawner helper exited before starting the job'));
         continue;
@@ -326,6 +328,8 @@ export async function startSpawner(log: Logger, want: SpawnerKind = 'auto', opti
   let newest: ChildProcess | null = null; // ready or not
   let queued: { id: string; command: Buffer }[] = [];
   const unsent = new Set<string>();
+  // Cgroups of jobs a dead helper started: the next helper is told to remove them.
+  let leftoverCgroups: string[] = [];
   let quickDeaths = 0;
   let restartTimer: NodeJS.Timeout | null = null;
   const write = (id: string, command: Buffer) => (helper ? helper.stdin!.write(command) : queued.push({ id, command }));
@@ -372,6 +376,8 @@ export async function startSpawner(log: Logger, want: SpawnerKind = 'auto', opti
       helper = child;
       // Armed before any spawn: a lease that lapsed meanwhile refuses them.
       if (leaseDeadline !== null) child.stdin!.write(leaseCommand());
+      for (const name of leftoverCgroups) child.stdin!.write(frame(['forget', name]));
+      leftoverCgroups = [];
       for (const q of queued) child.stdin!.write(q.command);
       queued = [];
       unsent.clear();

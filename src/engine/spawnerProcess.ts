@@ -141,6 +141,7 @@ function command(fields: string[]) {
   const [cmd, id, stream] = fields as [string, string, 'o' | 'e' | undefined];
   if (cmd === 'spawn') return start(fields.slice(1));
   if (cmd === 'lease') return renewLease(Math.max(0, Number(id)));
+  if (cmd === 'forget') return; // a dead native helper's cgroup: this helper makes none
   const job = jobs.get(id);
   if (!job) return; // already gone
   if (cmd === 'pause' && stream) {
