@@ -31,7 +31,7 @@ export async function sweepRunDirs(db: Database, runsDir: string, log: Logger): 
       removed++;
     }
   };
-  let ids: string[] = [];
+  const ids: string[] = [];
   // Only what this service made: directories named by a job id.
   for await (const entry of dir) {
     if (!entry.isDirectory() || !isId(entry.name)) continue;
