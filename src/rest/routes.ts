@@ -6,7 +6,7 @@ import * as S from './schemas.js';
 import { ceilingIssues } from '../services/jobSpec.js';
 // REST pages default to the largest: the seed API returns whole result sets.
 import { MAX_PAGE } from '../services/paging.js';
-import { apiTokenRead, auditEntryRead, batchRead, batchWithJobsRead, jobLogsRead, jobRead, limitsRead, meRead, roleEnum, scopeEnum, statusEnum, stopStatus, submitJobInput, userRead } from './shapes.js';
+import { apiTokenRead, auditEntryRead, batchRead, batchStopStatus, batchWithJobsRead, jobLogsRead, jobRead, limitsRead, meRead, roleEnum, scopeEnum, statusEnum, stopStatus, submitJobInput, userRead } from './shapes.js';
 import { retentionRunRead, storageRead } from './storageShapes.js';
 
 type Role = 'admin' | 'operator' | 'viewer';
@@ -15,6 +15,10 @@ type Role = 'admin' | 'operator' | 'viewer';
 const STOP_STATUSES = {
   200: 'The job: ended by this request (its processes confirmed dead), or already ended by the time the stop arrived',
   202: 'The stop is recorded but not confirmed within the bounded wait: the job, still `running` with `cancel_requested: true`; its worker carries the stop out (watch the job)',
+};
+const BATCH_STOP_STATUSES = {
+  200: 'The batch and its jobs, every one of them ended',
+  202: 'The batch and its jobs, some still `running` with `cancel_requested: true`: their stop is recorded but was not confirmed within the bounded wait; their workers carry it out (watch the batch)',
 };
 
 export const routes: Route[] = [
@@ -211,6 +215,8 @@ export const routes: Route[] = [
     document: Ops.CancelBatchDocument,
     variables: ({ path }) => ({ id: path.id! }),
     status: 200,
+    statusOf: (d) => batchStopStatus(d.cancelBatch),
+    statuses: BATCH_STOP_STATUSES,
     response: { schema: S.BatchWithJobsRead, map: (d) => batchWithJobsRead(d.cancelBatch) },
   }),
   route({
@@ -220,6 +226,8 @@ export const routes: Route[] = [
     body: { schema: S.BatchForceComplete },
     variables: ({ path, body }) => ({ id: path.id!, input: { status: statusEnum(body.status) } }),
     status: 200,
+    statusOf: (d) => batchStopStatus(d.forceCompleteBatch),
+    statuses: BATCH_STOP_STATUSES,
     response: { schema: S.BatchWithJobsRead, map: (d) => batchWithJobsRead(d.forceCompleteBatch) },
   }),
   route({

@@ -94,6 +94,9 @@ export const jobRead = (j: Ops.JobFieldsFragment): z.infer<typeof JobRead> => ({
  */
 export const stopStatus = (j: Ops.JobFieldsFragment): 200 | 202 => (j.status === 'RUNNING' && j.cancelRequested ? 202 : 200);
 
+/** A batch's cancel or force-complete: 202 while any of its jobs is answered still running with its stop recorded, as stopStatus says of one job. */
+export const batchStopStatus = (b: { jobs: Ops.JobFieldsFragment[] }): 200 | 202 => (b.jobs.some((j) => stopStatus(j) === 202) ? 202 : 200);
+
 export const jobLogsRead = (l: NonNullable<Ops.JobLogsQuery['job']>['logs']) => ({
   job_id: l.jobId,
   status: lower(l.status),

@@ -105,13 +105,20 @@ export function createBatchService({ db, config, log }: ServiceDeps, bus: EventB
     for (const j of pending) bus.publish('job.changed', { jobId: j.id, ownerId: batch.ownerId, batchId: batch.id, status: final.status }, j.id);
     const running = await prisma.job.findMany({ where: { batchId: batch.id, status: 'running' }, select: { id: true } });
     await Promise.all(running.map((j) => control.stop(j.id, final)));
-    // Jobs claimed between the two reads are running now; one more sweep.
-    const late = await prisma.job.findMany({ where: { batchId: batch.id, status: { in: ['pending', 'running'] } }, select: { id: true, status: true } });
-    for (const j of late) {
-      const { count } = await prisma.job.updateMany({ where: { id: j.id, status: 'pending' }, data: { ...final, finishedAt: new Date() } });
-      if (count === 0) await control.stop(j.id, final);
-      else bus.publish('job.changed', { jobId: j.id, ownerId: batch.ownerId, batchId: batch.id, status: final.status }, j.id);
-    }
+    // Jobs claimed between the two reads are running now, and one given back unstarted is pending again: one more
+    // sweep. A running job whose stop was asked for above is not waited for twice.
+    const asked = running.map((j) => j.id);
+    const late = await prisma.job.findMany({
+      where: { batchId: batch.id, OR: [{ status: 'pending' }, { status: 'running', id: { notIn: asked } }] },
+      select: { id: true },
+    });
+    await Promise.all(
+      late.map(async (j) => {
+        const { count } = await prisma.job.updateMany({ where: { id: j.id, status: 'pending' }, data: { ...final, finishedAt: new Date() } });
+        if (count === 0) await control.stop(j.id, final);
+        else bus.publish('job.changed', { jobId: j.id, ownerId: batch.ownerId, batchId: batch.id, status: final.status }, j.id);
+      }),
+    );
     control.wake();
   }
 

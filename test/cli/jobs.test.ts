@@ -335,5 +335,12 @@ describe('cancel that the worker does not confirm in time', () => {
     expect(text.stdout).toBe(`cancel requested: job ${a} is still running; its worker stops it (\`jobrunner wait ${a}\`)\n`);
     expect(json.code).toBe(0);
     expect(JSON.parse(json.stdout)).toMatchObject({ id: b, status: 'running', cancel_requested: true });
+
+    // A batch whose job is held the same way: the batch is printed, then what is not confirmed yet.
+    const batch = await request('POST', '/job-batches', { token: admin, body: { name: 'held', jobs: [{ name: 'held', command: ['sleep', '300'] }] } });
+    await prisma.job.update({ where: { id: batch.body.jobs[0].id }, data: { status: 'running', startedAt: new Date(), workerId: ghost, attempt: 1 } });
+    const batchCancel = await cli(['batch', 'cancel', batch.body.id], { env: aenv });
+    expect(batchCancel.code).toBe(0);
+    expect(batchCancel.stdout).toMatch(new RegExp(`\\ncancel requested: 1 job\\(s\\) still running; their workers stop them \\(\`jobrunner batch show ${batch.body.id}\`\\)\\n$`));
   }, 60_000);
 });

@@ -187,6 +187,28 @@ describe.each(PROVIDERS)('a stop that is not confirmed, on %s', (provider) => {
     expect((await prisma.job.findUniqueOrThrow({ where: { id } })).stopRequest).not.toBeNull();
   }, 60_000);
 
+  it("a batch's cancel and force-complete answer 202 while one of its jobs is running unconfirmed, with that job's cancel_requested", async () => {
+    const made = await request('POST', '/job-batches', { token: admin, body: { name: 'unconfirmed-batch', jobs: [{ name: 'held', command: ['sleep', '300'] }, { name: 'waiting', command: ['true'] }] } });
+    expect(made.status, made.text).toBe(201);
+    const [held, waiting] = made.body.jobs as { id: string }[];
+    const prisma = app.db.prisma;
+    const ghost = `${GHOST.slice(0, -2)}cd`;
+    await prisma.worker.create({ data: { id: ghost, hostname: 'ghost-host', pid: 4243, heartbeatAt: new Date(), leaseExpiresAt: new Date(Date.now() + 3_600_000) } });
+    await prisma.job.update({ where: { id: held!.id }, data: { status: 'running', startedAt: new Date(), workerId: ghost, attempt: 1 } });
+
+    const canceled = await request('POST', `/job-batches/${made.body.id}/cancel`, { token: admin });
+    expect(canceled.status, canceled.text).toBe(202);
+    const jobs = new Map((canceled.body.jobs as { id: string; status: string; cancel_requested: boolean }[]).map((j) => [j.id, j]));
+    expect(jobs.get(held!.id)).toMatchObject({ status: 'running', cancel_requested: true });
+    expect(jobs.get(waiting!.id)).toMatchObject({ status: 'canceled', cancel_requested: false });
+    const forced = await request('POST', `/job-batches/${made.body.id}/force-complete`, { token: admin, body: { status: 'failed' } });
+    expect(forced.status, forced.text).toBe(202);
+
+    // Once the job has ended, the same request answers 200.
+    await prisma.job.update({ where: { id: held!.id }, data: { status: 'canceled', finishedAt: new Date(), stopRequest: null } });
+    expect((await request('POST', `/job-batches/${made.body.id}/cancel`, { token: admin })).status).toBe(200);
+  }, 60_000);
+
   it('OpenAPI documents both answers of cancel and force-complete with the job', async () => {
     const doc = (await (await fetch(`${url}/api/v1/openapi.json`)).json()) as any;
     for (const path of ['/api/v1/jobs/{id}/cancel', '/api/v1/jobs/{id}/force-complete']) {
@@ -194,6 +216,11 @@ describe.each(PROVIDERS)('a stop that is not confirmed, on %s', (provider) => {
       for (const status of ['200', '202']) {
         expect(responses[status]?.content?.['application/json']?.schema?.properties, `${path} ${status}`).toHaveProperty('cancel_requested');
       }
+      expect(responses['202'].description).toContain('cancel_requested');
+    }
+    for (const path of ['/api/v1/job-batches/{id}/cancel', '/api/v1/job-batches/{id}/force-complete']) {
+      const responses = doc.paths[path].post.responses;
+      for (const status of ['200', '202']) expect(responses[status]?.content?.['application/json']?.schema?.properties, `${path} ${status}`).toHaveProperty('jobs');
       expect(responses['202'].description).toContain('cancel_requested');
     }
     const job = doc.paths['/api/v1/jobs/{id}'].get.responses['200'].content['application/json'].schema;

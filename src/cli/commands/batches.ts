@@ -81,5 +81,7 @@ export async function batchCancel(ctx: Ctx): Promise<number> {
   const batch = await ctx.api.post<BatchRead>(`${batchPath(id)}/cancel`, undefined, notFound(id));
   if (ctx.json) return printJson(batch), 0;
   printBatch(batch);
+  const unconfirmed = (batch.jobs ?? []).filter((j) => j.status === 'running' && j.cancel_requested).length;
+  if (unconfirmed) process.stdout.write(`cancel requested: ${unconfirmed} job(s) still running; their workers stop them (\`jobrunner batch show ${batch.id}\`)\n`);
   return 0;
 }
