@@ -273,7 +273,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
         return send(res, 413, { detail: `Request body exceeds the limit of ${config.maxBodyBytes} bytes` }, { connection: 'close' });
       }
       // 503 when the database is not answering, else 500 (logged either way).
-      const answer = restError(toGraphQLError(err, log));
+      const answer = restError(toGraphQLError(err, log.scope({ method: req.method, path })));
       if (!res.headersSent) send(res, answer.status, answer.body, answer.headers);
       else res.destroy();
     }

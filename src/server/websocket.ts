@@ -39,8 +39,6 @@ import { CloseCode, DEPRECATED_GRAPHQL_WS_PROTOCOL, GRAPHQL_TRANSPORT_WS_PROTOCO
 import { useServer } from 'graphql-ws/use/ws';
 import type { YogaServerInstance } from 'graphql-yoga';
 import { WebSocket, WebSocketServer } from 'ws';
-import { isTransientDbError } from '../db/retry.js';
-import { Unavailable } from '../errors.js';
 import { toGraphQLError } from '../graphql/errors.js';
 import type { Logger } from '../logger.js';
 import type { Viewer } from '../services/deps.js';
@@ -284,10 +282,10 @@ export function createGraphQLWebSocket(
       try {
         session = token ? await services.auth.authenticate(token, address) : null;
       } catch (err) {
-        if (!isTransientDbError(err)) throw err;
+        const error = toGraphQLError(err, log);
+        if (error.extensions.code !== 'SERVICE_UNAVAILABLE') throw err;
         // 1013 Try Again Later: graphql-ws clients reconnect after it (a 4500 would end them for good).
-        log.warn('database not answering', { err });
-        return { code: CLOSE_TRY_AGAIN_LATER, reason: new Unavailable().message };
+        return { code: CLOSE_TRY_AGAIN_LATER, reason: error.message };
       }
       if (session && 'problem' in session) return { code: CloseCode.Forbidden, reason: `Forbidden: ${session.problem}` };
       if (!session) return { code: CloseCode.Forbidden, reason: 'Forbidden' };
