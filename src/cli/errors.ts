@@ -4,7 +4,7 @@
 
 export const EXIT = {
   ok: 0,
-  /** The server refused or failed the request (409, 422, 429, 5xx), or anything unexpected. */
+  /** The server refused or failed the request (409, 422, 429, 500), or anything unexpected. */
   error: 1,
   /** A bad command line. */
   usage: 2,
@@ -12,7 +12,7 @@ export const EXIT = {
   auth: 3,
   /** No such job, batch or user (404). */
   notFound: 4,
-  /** The server cannot be reached. */
+  /** The server cannot be reached, or cannot serve for now (502, 503, 504). */
   unreachable: 5,
 } as const;
 

@@ -110,6 +110,11 @@ export class Api {
         const after = res.headers.get('retry-after');
         return new CliError(`${said}${after ? ` (retry after ${after} s)` : ''}`);
       }
+      // Up but unable to serve for now (its database does not answer, or a proxy's upstream is down): like unreachable, which waits and follows retry.
+      case 502:
+      case 503:
+      case 504:
+        return new CliError(`${this.target.server} is unavailable (${res.status}${said ? `: ${said}` : ''})`, EXIT.unreachable);
       default:
         if (res.status >= 500) return new CliError(`the server failed (${res.status} ${said}): see its log`);
         return new CliError(said || `HTTP ${res.status}`);

@@ -166,10 +166,10 @@ export const subcommands = (group: string) => COMMANDS.filter((c) => c.name.star
 
 const EXIT_CODES = `exit status: 0 done; 1 the server refused or failed the request; 2 bad command line;
   3 not logged in, token refused or not allowed; 4 no such job, batch or user;
-  5 server unreachable. submit --wait/--follow, wait and logs -f exit with the
-  job's status: its exit code, 128+N killed by signal N, 124 timed out,
-  125 failed without an exit code, 126/127 program not runnable/not found,
-  130 canceled.`;
+  5 server unreachable or unavailable (503). submit --wait/--follow, wait and
+  logs -f exit with the job's status: its exit code, 128+N killed by signal N,
+  124 timed out, 125 failed without an exit code, 126/127 program not
+  runnable/not found, 130 canceled.`;
 
 function synopsis(c: CommandSpec): string {
   return `${c.name}${c.args ? ' ' + c.args : ''}`;

@@ -249,6 +249,9 @@ export function createWorker(db: Database, config: Config, bus: EventBus, log: L
 
   // ---- claiming ---------------------------------------------------------
 
+  // A database outage fails every pass (the safety timer runs one a second): said when it starts and when it ends.
+  let claimsDown = false;
+
   async function pass() {
     passes++;
     try {
@@ -257,12 +260,16 @@ export function createWorker(db: Database, config: Config, bus: EventBus, log: L
         const slots = config.workerConcurrency - active.size;
         if (!accepting || slots <= 0 || !leaseHeld()) break;
         const jobs = await claimJobs(db, { workerId: id, slots, defaultLimit: await options.defaultLimit(), fairness });
+        if (claimsDown) wlog.info('claiming again: the database answers');
+        claimsDown = false;
         if (jobs.length === 0) break;
         for (const job of jobs) launch(job);
         // A full take may mean more is waiting for slots that free later.
       } while (passAgain);
     } catch (err) {
-      wlog.error('dispatch pass failed', { err });
+      if (!isTransientDbError(err)) wlog.error('dispatch pass failed', { err });
+      else if (!claimsDown) wlog.warn('cannot claim jobs: the database is not answering; trying every second', { err });
+      claimsDown ||= isTransientDbError(err);
     }
   }
 

@@ -9,7 +9,7 @@ import { jobGate, waitRunning, waitTerminal, type JobRead } from '../helpers/job
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { buildApp, type App } from '../../src/server.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { createTestDatabase, PG_ADMIN_URL, type TestDatabase } from '../helpers/db.js';
 import { ADMIN_EMAIL, ADMIN_PASSWORD, restClient, startServer, testServerEnv, tokenClient, waitFor, type TestServer } from '../helpers/server.js';
 import { cli, start } from './cli.js';
 
@@ -342,5 +342,44 @@ describe('cancel that the worker does not confirm in time', () => {
     const batchCancel = await cli(['batch', 'cancel', batch.body.id], { env: aenv });
     expect(batchCancel.code).toBe(0);
     expect(batchCancel.stdout).toMatch(new RegExp(`\\ncancel requested: 1 job\\(s\\) still running; their workers stop them \\(\`jobrunner batch show ${batch.body.id}\`\\)\\n$`));
+  }, 60_000);
+});
+
+// The server is up but its database does not answer (PostgreSQL cut behind a
+// proxy this test owns): a command says so and exits 5, like an unreachable
+// server; `wait` keeps trying and ends with the job's code once it is back.
+describe('a server whose database does not answer', () => {
+  let db: TestDatabase;
+  let proxy: TcpProxy;
+  let app: App;
+  let penv: Record<string, string>;
+  beforeAll(async () => {
+    db = await createTestDatabase('postgresql');
+    const pgUrl = new URL(PG_ADMIN_URL);
+    proxy = await startProxy(pgUrl.hostname, Number(pgUrl.port || 5432));
+    app = await buildApp(loadConfig(testServerEnv(db, { DATABASE_URL: proxy.via(db.url) })), { log: createLogger('error') });
+    const url = await app.start();
+    penv = { JOBRUNNER_SERVER: url, JOBRUNNER_TOKEN: await tokenClient(`${url}/api/v1`)(ADMIN_EMAIL, ADMIN_PASSWORD), JOBRUNNER_CONFIG: join('/nonexistent', 'c.json') };
+  });
+  afterAll(async () => {
+    await proxy?.restore();
+    await app?.stop(0);
+    await proxy?.close();
+    await db?.drop();
+  });
+
+  it('ls exits 5 saying the server is unavailable and why; wait rides the outage out and exits with the job\'s code', async () => {
+    const id = (await cli(['submit', '--', 'sh', '-c', 'sleep 2; exit 3'], { env: penv })).stdout.trim();
+    const waiting = start(['wait', id], { env: penv });
+    proxy.cut();
+    try {
+      const ls = await cli(['ls'], { env: penv });
+      expect(ls.code).toBe(5);
+      expect(ls.stderr).toMatch(/^error: http:\/\/127\.0\.0\.1:\d+ is unavailable \(503: The database is not answering; retry in a few seconds/);
+      await new Promise((r) => setTimeout(r, 3000));
+    } finally {
+      await proxy.restore();
+    }
+    expect((await waiting.done).code).toBe(3);
   }, 60_000);
 });
