@@ -134,6 +134,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
         defaultLimit,
         launcher: spawner.launcher,
         renewHelperLease: (ms) => spawner.renewLease(ms),
+        cgroups: spawner,
         observer: metrics ? workerObserver(metrics) : undefined,
       })
     : null;

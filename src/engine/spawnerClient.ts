@@ -5,7 +5,7 @@
 // events (and every job's output) on its stdout.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { accessSync, constants as fsConstants, writeFileSync } from 'node:fs';
+import { accessSync, constants as fsConstants, readdirSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../logger.js';
@@ -31,6 +31,10 @@ export interface Spawner {
    * helper started later gets what is left of it before anything else.
    */
   renewLease(ms: number): void;
+  /** The job cgroups on this host, by name (of every worker of the host; none without cgroup v2 tracking). */
+  jobCgroups(): string[];
+  /** Has the helper kill what is left in these cgroups and remove them once empty. */
+  forgetCgroups(names: string[]): void;
   close(): Promise<void>;
 }
 
@@ -441,6 +445,17 @@ export async function startSpawner(log: Logger, want: SpawnerKind = 'auto', opti
       if (closing) return;
       leaseDeadline = performance.now() + ms;
       helper?.stdin!.write(leaseCommand());
+    },
+    jobCgroups() {
+      if (!cgroupRoot) return [];
+      try {
+        return readdirSync(cgroupRoot, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+      } catch {
+        return [];
+      }
+    },
+    forgetCgroups(names) {
+      for (const name of names) write(`forget ${name}`, frame(['forget', name]));
     },
     async close() {
       closing = true;

@@ -27,9 +27,10 @@ import { claimJobs, Fairness } from './claim.js';
 import { createLiveness } from './liveness.js';
 import { createLogSink, Fenced } from './logSink.js';
 import { createRunRecords, type RunRef } from './runRecords.js';
-import { sweepRunDirs } from './runDirSweep.js';
+import { staleCgroups, sweepRunDirs } from './leftovers.js';
 import { isolationFor } from './isolation.js';
 import type { Launcher } from './launcher.js';
+import type { Spawner } from './spawnerClient.js';
 import { startRun, type OutputSink, type RunHandle, type RunResult } from './runner.js';
 
 const SAFETY_POLL_MS = 1000;
@@ -71,6 +72,8 @@ interface WorkerOptions {
   launcher?: Launcher;
   /** Passes the lease on to the spawner helper, which kills the jobs itself when renewals stop. */
   renewHelperLease?: (ms: number) => void;
+  /** The host's job cgroups, for the sweep of those no job runs in. */
+  cgroups?: Pick<Spawner, 'jobCgroups' | 'forgetCgroups'>;
   observer?: WorkerObserver;
 }
 
@@ -369,6 +372,16 @@ export function createWorker(db: Database, config: Config, bus: EventBus, log: L
 
   // ---- start and stop ---------------------------------------------------
 
+  /** Run directories of deleted jobs and cgroups of jobs no longer running, on this host (see leftovers.ts). */
+  async function sweepLeftovers() {
+    await sweepRunDirs(db, join(config.dataDir, 'runs'), wlog);
+    if (!options.cgroups) return;
+    const stale = await staleCgroups(db, options.cgroups.jobCgroups());
+    if (!stale.length) return;
+    options.cgroups.forgetCgroups(stale);
+    wlog.info('cgroups of jobs no longer running removed', { cgroups: stale.length });
+  }
+
   async function killAll(final: FinalState, graceMs?: number) {
     for (const entry of active.values()) if (!entry.handle) entry.release = true;
     await Promise.all([...active.keys()].map((jobId) => stopLocal(jobId, final, graceMs)));
@@ -395,7 +408,7 @@ export function createWorker(db: Database, config: Config, bus: EventBus, log: L
         }),
       );
       timers.push(setInterval(() => wake(), SAFETY_POLL_MS).unref());
-      const sweep = () => void sweepRunDirs(db, join(config.dataDir, 'runs'), wlog).catch((err) => wlog.warn('run directory sweep failed', { err }));
+      const sweep = () => void sweepLeftovers().catch((err) => wlog.warn('sweep of leftovers failed', { err }));
       sweep();
       timers.push(setInterval(sweep, RUN_DIR_SWEEP_MS).unref());
       leaseTimer = setInterval(leaseTick, config.heartbeatMs).unref();

@@ -1,20 +1,23 @@
-// The cgroups of isolated jobs whose spawner helper was killed (kill -9):
-// the jobs end killed, and the next helper, told by the worker which cgroups
-// the dead one had made, removes them once empty, in every hierarchy
-// (cgroup v2 and, on a hybrid host, the v1 memory, pids and cpuacct ones).
-// Native helper, isolated; full isolation needs root, as CI has.
+// The cgroups of isolated jobs whose spawner helper or whole worker was
+// killed (kill -9). A dead helper's jobs end killed, and the next helper, told
+// by the worker which cgroups the dead one had made, removes them once empty,
+// in every hierarchy (cgroup v2 and, on a hybrid host, the v1 memory, pids
+// and cpuacct ones). A dead worker's are swept by a worker starting on the
+// host. Native helper, isolated; full isolation needs root, as CI has.
 import { once } from 'node:events';
-import { existsSync, readdirSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, rmdirSync } from 'node:fs';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
+import { buildApp } from '../../src/server.js';
 import type { LaunchOptions } from '../../src/engine/launcher.js';
 import { startSpawner, type Spawner } from '../../src/engine/spawnerClient.js';
 import { cgroup2Mount } from '../helpers/cgroups.js';
-import { childProcesses } from '../helpers/jobs.js';
+import { childProcesses, submit, waitTerminal } from '../helpers/jobs.js';
 import { hostPidsWithMarker, killMarked, marker } from '../helpers/isolation.js';
-import { waitFor } from '../helpers/server.js';
+import { startServer, testServerEnv, waitFor, type TestServer } from '../helpers/server.js';
 
 /** Every cgroup hierarchy on this host that holds our directory of job cgroups. */
 function jobCgroupRoots(): string[] {
@@ -61,5 +64,54 @@ describe('cgroups of a helper killed with kill -9', () => {
 
     // The next helper starts at once and is told to remove them.
     await waitFor(() => names.every((n) => cgroupDirs(n).length === 0), 5000);
+  });
+});
+
+// A worker that died outright (kill -9) leaves its jobs' cgroups behind,
+// empty: its helper died with it. A worker starting on the host removes the
+// cgroups whose job is not running with that attempt, and keeps the others.
+// The leftovers are made here as such a worker leaves them.
+describe('cgroups left by a worker that died', () => {
+  let s: TestServer;
+  beforeAll(async () => {
+    s = await startServer('postgresql');
+  });
+  afterAll(async () => {
+    await s?.stop();
+  });
+
+  it('are removed by a worker starting on the host, unless their job runs with that attempt', async () => {
+    const roots = jobCgroupRoots();
+    expect(roots.length).toBeGreaterThan(0);
+    const prisma = s.app.db.prisma;
+    const running = await submit(s, s.adminToken, { name: 'still-running', command: ['true'] });
+    const ended = await submit(s, s.adminToken, { name: 'ended', command: ['true'] });
+    await waitTerminal(s, s.adminToken, running.id);
+    await waitTerminal(s, s.adminToken, ended.id);
+    // The row of a job another worker runs now, attempt 7 (its worker is alive: a lease far off).
+    await prisma.worker.create({ data: { id: 'other-host:1:0123456789ab', hostname: 'other-host', pid: 1, heartbeatAt: new Date(), leaseExpiresAt: new Date(Date.now() + 3_600_000) } });
+    await prisma.job.update({ where: { id: running.id }, data: { status: 'running', attempt: 7, workerId: 'other-host:1:0123456789ab', finishedAt: null } });
+    const names = {
+      kept: `${running.id}-7-1a2b`,
+      olderAttempt: `${running.id}-6-1a2b`,
+      endedJob: `${ended.id}-1-1a2b`,
+      noJob: `${randomUUID()}-1-1a2b`,
+      notOurs: `cgroups-test-${randomBytes(6).toString('hex')}`,
+    };
+    for (const name of Object.values(names)) for (const root of roots) mkdirSync(join(root, 'jobrunner', name));
+    try {
+      // Another worker on this host (same DATA_DIR, same database), as after a restart.
+      const worker = await buildApp(loadConfig(testServerEnv(s.db)), { http: false, log: createLogger('error') });
+      await worker.start();
+      try {
+        await waitFor(() => [names.olderAttempt, names.endedJob, names.noJob].every((n) => cgroupDirs(n).length === 0), 10_000);
+      } finally {
+        await worker.stop(0);
+      }
+      expect(cgroupDirs(names.kept)).toHaveLength(roots.length);
+      expect(cgroupDirs(names.notOurs)).toHaveLength(roots.length);
+    } finally {
+      for (const name of Object.values(names)) for (const dir of cgroupDirs(name)) rmdirSync(dir);
+    }
   });
 });

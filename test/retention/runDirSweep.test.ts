@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
-import { sweepRunDirs } from '../../src/engine/runDirSweep.js';
+import { sweepRunDirs } from '../../src/engine/leftovers.js';
 import { createLogger } from '../../src/logger.js';
 import { buildApp } from '../../src/server.js';
 import { PROVIDERS } from '../helpers/db.js';
