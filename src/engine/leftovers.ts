@@ -11,7 +11,9 @@
 //   died with it and nobody removes them. A job's cgroup is made only after
 //   its claim committed (the row says running with that attempt) and its
 //   helper reads what it needs from it before the outcome is written, so a
-//   cgroup whose job is not running with that attempt is no one's.
+//   cgroup of one of our jobs that is not running with that attempt is no
+//   one's. Every deployment on the host shares the directory of job cgroups:
+//   a cgroup whose job this database does not hold is not ours to judge.
 //
 // Every worker sweeps its host when it starts and then hourly.
 import { opendir, rm } from 'node:fs/promises';
@@ -65,12 +67,20 @@ export async function sweepRunDirs(db: Database, runsDir: string, log: Logger): 
 // `${job id}-${attempt}-${worker pid}` (worker.ts names them); anything else is not ours to judge.
 const CGROUP_NAME = /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})-(\d+)-[0-9a-z]+$/;
 
-/** The job cgroups among `names` whose job is not running with that attempt. */
+/**
+ * The job cgroups among `names` whose job is in this database and not running
+ * with that attempt. A job this database does not hold may be another
+ * deployment's on the same host (they share the directory of job cgroups):
+ * its cgroup is left alone.
+ */
 export async function staleCgroups(db: Database, names: string[]): Promise<string[]> {
-  const ours = names.flatMap((name) => {
+  const named = names.flatMap((name) => {
     const m = CGROUP_NAME.exec(name);
     return m ? [{ name, id: m[1]!, attempt: Number(m[2]) }] : [];
   });
-  const jobs = await jobsById(db, [...new Set(ours.map((c) => c.id))]);
-  return ours.filter((c) => !(jobs.get(c.id)?.status === 'running' && jobs.get(c.id)?.attempt === c.attempt)).map((c) => c.name);
+  const jobs = await jobsById(db, [...new Set(named.map((c) => c.id))]);
+  return named.filter((c) => {
+    const job = jobs.get(c.id);
+    return job && !(job.status === 'running' && job.attempt === c.attempt);
+  }).map((c) => c.name);
 }

@@ -14,8 +14,8 @@ import { createLogger } from '../../src/logger.js';
 import { buildApp } from '../../src/server.js';
 import type { LaunchOptions } from '../../src/engine/launcher.js';
 import { startSpawner, type Spawner } from '../../src/engine/spawnerClient.js';
-import { cgroup2Mount } from '../helpers/cgroups.js';
-import { childProcesses, submit, waitTerminal } from '../helpers/jobs.js';
+import { cgroup2Mount, jobCgroups } from '../helpers/cgroups.js';
+import { childProcesses, getJob, submit, waitTerminal } from '../helpers/jobs.js';
 import { hostPidsWithMarker, killMarked, marker } from '../helpers/isolation.js';
 import { startServer, testServerEnv, waitFor, type TestServer } from '../helpers/server.js';
 
@@ -69,7 +69,8 @@ describe('cgroups of a helper killed with kill -9', () => {
 
 // A worker that died outright (kill -9) leaves its jobs' cgroups behind,
 // empty: its helper died with it. A worker starting on the host removes the
-// cgroups whose job is not running with that attempt, and keeps the others.
+// cgroups of its database's jobs that are not running with that attempt, and
+// keeps the others (another deployment's jobs share the directory).
 // The leftovers are made here as such a worker leaves them.
 describe('cgroups left by a worker that died', () => {
   let s: TestServer;
@@ -80,7 +81,7 @@ describe('cgroups left by a worker that died', () => {
     await s?.stop();
   });
 
-  it('are removed by a worker starting on the host, unless their job runs with that attempt', async () => {
+  it("are removed by a worker starting on the host when their job is this database's and not running with that attempt", async () => {
     const roots = jobCgroupRoots();
     expect(roots.length).toBeGreaterThan(0);
     const prisma = s.app.db.prisma;
@@ -95,7 +96,8 @@ describe('cgroups left by a worker that died', () => {
       kept: `${running.id}-7-1a2b`,
       olderAttempt: `${running.id}-6-1a2b`,
       endedJob: `${ended.id}-1-1a2b`,
-      noJob: `${randomUUID()}-1-1a2b`,
+      // A job this database does not hold: another deployment's on this host, running for all we know.
+      otherDeployment: `${randomUUID()}-1-1a2b`,
       notOurs: `cgroups-test-${randomBytes(6).toString('hex')}`,
     };
     for (const name of Object.values(names)) for (const root of roots) mkdirSync(join(root, 'jobrunner', name));
@@ -104,14 +106,34 @@ describe('cgroups left by a worker that died', () => {
       const worker = await buildApp(loadConfig(testServerEnv(s.db)), { http: false, log: createLogger('error') });
       await worker.start();
       try {
-        await waitFor(() => [names.olderAttempt, names.endedJob, names.noJob].every((n) => cgroupDirs(n).length === 0), 10_000);
+        await waitFor(() => [names.olderAttempt, names.endedJob].every((n) => cgroupDirs(n).length === 0), 10_000);
       } finally {
         await worker.stop(0);
       }
-      expect(cgroupDirs(names.kept)).toHaveLength(roots.length);
-      expect(cgroupDirs(names.notOurs)).toHaveLength(roots.length);
+      for (const n of [names.kept, names.otherDeployment, names.notOurs]) expect(cgroupDirs(n), n).toHaveLength(roots.length);
     } finally {
       for (const name of Object.values(names)) for (const dir of cgroupDirs(name)) rmdirSync(dir);
+    }
+  });
+});
+
+describe('two deployments on one host', () => {
+  it("a worker starting never touches the other deployment's running job or its cgroup", async () => {
+    const a = await startServer('sqlite');
+    try {
+      const job = await submit(a, a.adminToken, { name: 'theirs', command: ['sleep', '300'] });
+      await waitFor(async () => (await getJob(a, a.adminToken, job.id)).status === 'running' && jobCgroups(job.id).length > 0);
+      const b = await startServer('sqlite');
+      try {
+        // B's start-up sweep has run by now; give its helper time to act on anything it was told.
+        await new Promise((r) => setTimeout(r, 1000));
+        expect((await getJob(a, a.adminToken, job.id)).status).toBe('running');
+        expect(jobCgroups(job.id).length).toBeGreaterThan(0);
+      } finally {
+        await b.stop();
+      }
+    } finally {
+      await a.stop();
     }
   });
 });
